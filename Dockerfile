@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams streams
+COPY agents agents
+COPY schemas schemas
+COPY seeds seeds
+RUN pip install --no-cache-dir .
+ENV WIRESTREAM_DATA_DIR=/tmp/wirestream
+CMD ["wirestream", "worker"]

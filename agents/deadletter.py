@@ -1,0 +1,63 @@
+"""The one place that builds dead-letter records.
+
+A dead-letter record says why a message was refused (a machine-readable ``code`` and
+a ``message``), where it came from (topic, partition, offset, timestamp) and carries
+the original payload: as text when it is valid UTF-8, else base64. Oversize payloads
+keep their first ``MAX_PAYLOAD_COPY`` bytes plus the full size.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+DEADLETTER_SCHEMA = "deadletter/1"
+MAX_PAYLOAD_COPY = 65_536
+
+
+def dead_letter_record(
+    *,
+    code: str,
+    message: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp: float | None,
+    key: bytes | None,
+    payload: bytes | None,
+) -> dict[str, Any]:
+    """Build the JSON-ready dead-letter record for one refused message."""
+    raw = payload or b""
+    copy = raw[:MAX_PAYLOAD_COPY]
+    try:
+        text: str = copy.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        text = base64.b64encode(copy).decode("ascii")
+        encoding = "base64"
+    return {
+        "reason": {"code": code, "message": message},
+        "origin": {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+            "key": _text_or_base64(key),
+        },
+        "payload": text if payload is not None else None,
+        "payload_encoding": encoding,
+        "payload_size": len(raw),
+        "payload_truncated": len(raw) > MAX_PAYLOAD_COPY,
+        "schema": DEADLETTER_SCHEMA,
+        "dead_lettered_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+def _text_or_base64(data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(data).decode("ascii")

@@ -1,0 +1,193 @@
+"""``enrich_articles``: raw input → validated Article → spaCy enrichment → EnrichedArticle.
+
+The agent is thin: it batches messages, calls the pure functions below, sends results
+and only then lets Faust acknowledge the batch (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from faust.types import EventT
+from spacy.language import Language
+
+from agents import nlp as wsnlp
+from agents.deadletter import dead_letter_record
+from agents.routing import ENRICHED, Routes, load_routes
+from schemas.records import ENRICHED_SCHEMA, Article
+from schemas.validation import InvalidArticle, article_text, parse_article
+from streams import __version__, codecs
+from streams.app import app, settings
+from streams.topics import ARTICLES, DEADLETTER
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One input message with where it came from."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float | None
+
+
+def decode(
+    messages: Sequence[Received], *, max_bytes: int
+) -> tuple[list[tuple[Received, Article]], list[tuple[Received, dict[str, Any]]]]:
+    """Split a batch into valid articles and dead-letter records (with reasons)."""
+    good: list[tuple[Received, Article]] = []
+    dead: list[tuple[Received, dict[str, Any]]] = []
+    for msg in messages:
+        try:
+            good.append((msg, parse_article(msg.value, max_bytes=max_bytes)))
+        except InvalidArticle as exc:
+            dead.append((msg, refuse(msg, exc.code, exc.message)))
+    return good, dead
+
+
+def refuse(msg: Received, code: str, message: str) -> dict[str, Any]:
+    """The dead-letter record for one message."""
+    return dead_letter_record(
+        code=code,
+        message=message,
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        timestamp=msg.timestamp,
+        key=msg.key,
+        payload=msg.value,
+    )
+
+
+def enrich(
+    articles: Sequence[Article], nlp: Language, routes: Routes, *, max_chars: int, batch_size: int
+) -> list[dict[str, Any]]:
+    """Enriched records (JSON-ready dicts) for valid articles, in input order."""
+    inputs = [wsnlp.NlpInput(article_text(a), len(a.headline), a.language) for a in articles]
+    analyses = wsnlp.analyse(inputs, nlp, max_chars=max_chars, batch_size=batch_size)
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    records = []
+    for article, analysis in zip(articles, analyses, strict=True):
+        record: dict[str, Any] = {
+            "id": article.id,
+            "headline": article.headline,
+            "standfirst": article.standfirst,
+            "body": article.body,
+            "source": article.source,
+            "url": article.url,
+            "published_at": article.published_at,
+            "language": analysis["language"],
+            "entities": analysis["entities"],
+            "sentiment": analysis["sentiment"],
+            "events": analysis["events"],
+            "tags": analysis["tags"],
+            "topics": analysis["topics"],
+            "routes": [],
+            "pipeline": pipeline_info(nlp),
+            "enriched_at": now,
+            "truncated": analysis["truncated"],
+        }
+        record["routes"] = routes.match(record)
+        records.append(record)
+    return records
+
+
+def pipeline_info(nlp: Language) -> dict[str, str]:
+    """Versions that produced a record, so consumers can tell outputs apart."""
+    return {
+        "schema": ENRICHED_SCHEMA,
+        "wirestream": __version__,
+        "model": wsnlp.MODEL_NAME,
+        "model_version": wsnlp.MODEL_VERSION,
+        "taxonomy": wsnlp.TAXONOMY_VERSION,
+    }
+
+
+@lru_cache(maxsize=1)
+def get_nlp() -> Language:
+    """The process's spaCy pipeline, loaded once."""
+    return wsnlp.build_nlp()
+
+
+@lru_cache(maxsize=1)
+def get_routes() -> Routes:
+    """The routes file named by the settings, loaded once."""
+    return load_routes(settings.routes)
+
+
+def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None, bytes]]:
+    """The whole stage as one pure-ish step: (topic, key, value) to send, in order.
+
+    If the NLP fails on a batch, each article is retried alone so that only the one
+    that fails is dead-lettered (reason ``enrichment_failed``).
+    """
+    good, dead = decode(messages, max_bytes=settings.max_article_bytes)
+    out: list[tuple[str, bytes | None, bytes]] = [
+        (DEADLETTER, msg.key, codecs.dumps(record)) for msg, record in dead
+    ]
+    if not good:
+        return out
+    nlp, routes = get_nlp(), get_routes()
+    options = {"max_chars": settings.max_body_chars, "batch_size": settings.batch_size}
+    try:
+        pairs = list(zip(good, enrich([a for _, a in good], nlp, routes, **options), strict=True))
+    except Exception:
+        log.exception("enrichment failed on a batch of %d; retrying one by one", len(good))
+        pairs = []
+        for msg, article in good:
+            try:
+                pairs.append(((msg, article), enrich([article], nlp, routes, **options)[0]))
+            except Exception as exc:
+                log.exception("enrichment failed for %s", article.id)
+                record = refuse(msg, "enrichment_failed", f"{type(exc).__name__}: {exc}")
+                out.append((DEADLETTER, msg.key, codecs.dumps(record)))
+    for (_, article), record in pairs:
+        out.append((ENRICHED, article.id.encode(), codecs.dumps(record)))
+    return out
+
+
+articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
+enriched_topic = app.topic(ENRICHED, key_type=bytes, value_type=bytes)
+deadletter_topic = app.topic(DEADLETTER, key_type=bytes, value_type=bytes)
+_OUTPUTS = {ENRICHED: enriched_topic, DEADLETTER: deadletter_topic}
+
+
+def received(event: EventT) -> Received:
+    """Where a Faust event came from, with its raw key and value."""
+    message = event.message
+    return Received(
+        key=message.key,
+        value=message.value,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp=message.timestamp,
+    )
+
+
+@app.agent(articles_topic)
+async def enrich_articles(stream: Any) -> Any:
+    """Enrich batches of raw articles; refused input goes to the dead-letter topic.
+
+    A batch's offsets are acknowledged only after every output is on the broker.
+    """
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, get_nlp)
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_wait):
+        batch = [received(e) for e in events]
+        outputs = await loop.run_in_executor(None, process_batch, batch)
+        pending = [
+            await _OUTPUTS[topic].send(key=key, value=value) for topic, key, value in outputs
+        ]
+        await asyncio.gather(*pending)
+        yield len(outputs)

@@ -1,0 +1,69 @@
+"""Record shapes returned by :func:`agents.nlp.analyse` (JSON-ready, no spaCy objects)."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple, TypedDict
+
+
+class NlpInput(NamedTuple):
+    """One article to analyse.
+
+    ``text`` is headline, standfirst and body joined with ``"\\n\\n"`` (empty parts
+    skipped); every character offset in the output points into it. Mentions that start
+    before ``headline_chars`` are "in the headline". ``language`` is the publisher's
+    code, or ``None`` to detect it.
+    """
+
+    text: str
+    headline_chars: int
+    language: str | None
+
+
+class Entity(TypedDict):
+    text: str
+    canonical: str
+    label: str
+    mentions: list[list[int]]
+    count: int
+    in_headline: bool
+    country: str | None
+
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class Sentiment(TypedDict):
+    compound: float
+    label: SentimentLabel
+
+
+class Event(TypedDict):
+    tag: str
+    cameo: str
+    name: str
+    quad_class: int
+    goldstein: float
+    iptc: str
+    trigger: str
+    trigger_span: list[int]
+    sentence: int
+    sentence_text: str
+    actor1: str | None
+    actor2: str | None
+
+
+class Topic(TypedDict):
+    slug: str
+    name: str
+    code: str
+    score: float
+
+
+class Analysis(TypedDict):
+    language: str
+    truncated: bool
+    entities: list[Entity]
+    sentiment: Sentiment
+    events: list[Event]
+    tags: list[str]
+    topics: list[Topic]

@@ -1,0 +1,138 @@
+"""Turn raw bytes into an :class:`Article`, or say exactly why not.
+
+Pure functions, no Kafka: the producer and the worker use the same checks, so an
+article the producer accepts is never dead-lettered by the worker for its shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas.records import Article
+
+#: Characters that are never valid in wire copy (C0 controls except tab, LF, CR).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACE = re.compile(r"\s+")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+_TEXT_FIELDS = ("headline", "standfirst", "body", "source", "url")
+MAX_ID_CHARS = 200
+
+
+class InvalidArticle(ValueError):
+    """Raised for input that cannot become an Article. ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _normalise(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def article_id(headline: str, body: str) -> str:
+    """A stable id: the same headline and body (up to case and spacing) give the same id."""
+    digest = hashlib.sha256(f"{_normalise(headline)}\n{_normalise(body)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def article_text(article: Article) -> str:
+    """The text the NLP reads; every character offset in an enriched record points into it.
+
+    It is headline, standfirst and body joined by a blank line, skipping empty parts.
+    """
+    parts = (article.headline, article.standfirst, article.body)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _check_text(name: str, value: Any, *, required: bool) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArticle("wrong_type", f"field {name!r} must be a string, got {_kind(value)}")
+    if _CONTROL.search(value):
+        raise InvalidArticle("control_characters", f"field {name!r} contains control characters")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def article_from_dict(data: Any) -> Article:
+    """Validate a decoded JSON value and build the Article (id derived when absent)."""
+    if not isinstance(data, dict):
+        raise InvalidArticle(
+            "not_an_object", f"an article must be a JSON object, got {_kind(data)}"
+        )
+    for name in ("headline", "body"):
+        if name not in data:
+            raise InvalidArticle("missing_field", f"required field {name!r} is missing")
+    fields = {
+        name: _check_text(name, data.get(name), required=name in ("headline", "body"))
+        for name in _TEXT_FIELDS
+    }
+    if not fields["headline"].strip():
+        raise InvalidArticle("empty_field", "field 'headline' is empty")
+    raw_id = data.get("id")
+    if raw_id is None or raw_id == "":
+        ident = article_id(fields["headline"], fields["body"])
+    elif isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
+        ident = str(raw_id).strip()
+        if not ident or len(ident) > MAX_ID_CHARS or _CONTROL.search(ident):
+            raise InvalidArticle("invalid_id", f"id must be 1-{MAX_ID_CHARS} printable characters")
+    else:
+        raise InvalidArticle("wrong_type", f"field 'id' must be a string, got {_kind(raw_id)}")
+    published = data.get("published_at")
+    if published is not None:
+        if not isinstance(published, str):
+            raise InvalidArticle(
+                "wrong_type", f"field 'published_at' must be a string, got {_kind(published)}"
+            )
+        try:
+            datetime.fromisoformat(published.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidArticle(
+                "invalid_date", f"published_at {published[:40]!r} is not an ISO 8601 date"
+            ) from None
+    language = data.get("language")
+    if language is not None:
+        if not isinstance(language, str) or not _LANGUAGE.match(language.lower()):
+            raise InvalidArticle(
+                "invalid_language", "language must be an ISO 639 code such as 'en' or null"
+            )
+        language = language.lower()
+    return Article(
+        id=ident,
+        headline=fields["headline"].strip(),
+        standfirst=fields["standfirst"].strip(),
+        body=fields["body"].strip(),
+        source=fields["source"],
+        url=fields["url"],
+        published_at=published,
+        language=language,
+    )
+
+
+def parse_article(raw: bytes | None, *, max_bytes: int) -> Article:
+    """Decode one raw Kafka value into an Article, raising :class:`InvalidArticle`."""
+    if raw is None or len(raw) == 0:
+        raise InvalidArticle("empty", "the message has no value")
+    if len(raw) > max_bytes:
+        raise InvalidArticle("too_large", f"{len(raw)} bytes is over the {max_bytes} byte limit")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArticle("invalid_utf8", f"not valid UTF-8 at byte {exc.start}") from None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArticle("invalid_json", f"not valid JSON: {exc}") from None
+    return article_from_dict(data)

@@ -1,0 +1,69 @@
+"""The Faust app: broker, codec, web server bound to localhost, group settings.
+
+Agents live in ``agents/`` and register themselves on :data:`app` when imported
+(``wirestream worker`` imports them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams import codecs  # noqa: F401  (registers the orjson codec)
+from streams.settings import Settings, get_settings
+
+
+def _credentials(settings: Settings) -> Any:
+    """Faust broker credentials for TLS and SASL, or None for plaintext."""
+    protocol = settings.security_protocol
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        ssl_context = create_ssl_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+        )
+        if protocol == "SSL":
+            return faust.SSLCredentials(ssl_context)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app for these settings."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        broker_credentials=_credentials(settings),
+        # Tansu makes a group join wait session_timeout / 2; 10 s keeps joins quick.
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=1.0,
+        # Tansu cannot do InitProducerId, so no idempotent producer and no exactly-once:
+        # at-least-once with outputs keyed by article id.
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        producer_max_request_size=max(settings.max_article_bytes * 4, 1_048_576),
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=max(settings.max_article_bytes * 2, 4_194_304),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_disable_leader=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+    )
+
+
+settings = get_settings()
+app = create_app(settings)

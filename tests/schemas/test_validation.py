@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import jsonschema
+import orjson
+import pytest
+
+from schemas.records import Article, json_schema
+from schemas.validation import InvalidArticle, article_id, article_text, parse_article
+
+
+def raw(**fields: object) -> bytes:
+    return orjson.dumps(fields)
+
+
+def test_valid_article_with_and_without_id() -> None:
+    a = parse_article(
+        raw(id="x1", headline=" Title ", body="Body.", language="EN"), max_bytes=10_000
+    )
+    assert (a.id, a.headline, a.body, a.language) == ("x1", "Title", "Body.", "en")
+    b = parse_article(raw(headline="Title", body="Body."), max_bytes=10_000)
+    assert b.id == article_id("Title", "Body.") and len(b.id) == 16
+    assert parse_article(raw(id=7, headline="h", body=""), max_bytes=100).id == "7"
+
+
+def test_stable_id_ignores_case_and_spacing() -> None:
+    assert article_id("Turkey,  Russia talks", "Body\ntext") == article_id(
+        "turkey, russia TALKS", "Body text "
+    )
+    assert article_id("a", "b") != article_id("a", "c")
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (None, "empty"),
+        (b"", "empty"),
+        (b"\xff\xfe", "invalid_utf8"),
+        (b'{"headline": ', "invalid_json"),
+        (b"[" * 2000 + b"]" * 2000, "invalid_json"),
+        (b"42", "not_an_object"),
+        (b'{"body": "x"}', "missing_field"),
+        (b'{"headline": "x"}', "missing_field"),
+        (b'{"headline": "", "body": "x"}', "empty_field"),
+        (b'{"headline": ["x"], "body": "x"}', "wrong_type"),
+        (b'{"headline": "x", "body": 1}', "wrong_type"),
+        (b'{"headline": "x", "body": "x", "id": true}', "wrong_type"),
+        (b'{"headline": "x", "body": "x", "id": "  "}', "invalid_id"),
+        (b'{"headline": "x\\u0000", "body": "x"}', "control_characters"),
+        (b'{"headline": "x", "body": "x", "published_at": "soon"}', "invalid_date"),
+        (b'{"headline": "x", "body": "x", "published_at": 5}', "wrong_type"),
+        (b'{"headline": "x", "body": "x", "language": "english"}', "invalid_language"),
+        (b'{"headline": "x", "body": "' + b"y" * 200 + b'"}', "too_large"),
+    ],
+)
+def test_invalid_input_has_a_machine_readable_code(payload: bytes | None, code: str) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(payload, max_bytes=100 if code == "too_large" else 100_000)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def test_json_schema_agrees_with_the_validator() -> None:
+    schema = json_schema("article.v1")
+    good = {"id": "a", "headline": "h", "body": "b", "published_at": "2026-11-27T09:30:00Z"}
+    jsonschema.validate(good, schema)
+    parse_article(orjson.dumps(good), max_bytes=1000)
+    for bad in (
+        {"body": "b"},
+        {"headline": 1, "body": "b"},
+        {"headline": "h", "body": "b", "language": "english"},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+        with pytest.raises(InvalidArticle):
+            parse_article(orjson.dumps(bad), max_bytes=1000)
+
+
+def test_article_text_joins_parts_with_blank_lines() -> None:
+    a = Article(id="1", headline="H", standfirst="", body="B1\nB2")
+    assert article_text(a) == "H\n\nB1\nB2"
+    a = Article(id="1", headline="H", standfirst="S", body="B")
+    assert article_text(a) == "H\n\nS\n\nB"
