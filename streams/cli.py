@@ -222,6 +222,7 @@ async def run(args: argparse.Namespace) -> int:
     from streams.topics import all_topics, ensure_topics
 
     started = time.monotonic()
+    since_ms = int(time.time() * 1000) - 1000
 
     def say(text: str) -> None:
         print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
@@ -258,7 +259,8 @@ async def run(args: argparse.Namespace) -> int:
         try:
             report = await publish([Path(p) for p in args.paths], settings, progress=False)
             say(f"published {report.published} articles from {', '.join(args.paths)}")
-            waiting = set(report.ids)
+            ids = set(report.ids)
+            waiting = set(ids)
             deadline = time.monotonic() + args.timeout
             while waiting or not args.once:
                 if worker.poll() is not None:
@@ -271,11 +273,15 @@ async def run(args: argparse.Namespace) -> int:
                 for tp, messages in sorted(batch.items(), key=lambda kv: kv[0].topic):
                     for m in messages:
                         key = (m.key or b"").decode("utf-8", "replace")
-                        if key not in report.ids:
-                            continue
+                        if key not in ids and m.timestamp < since_ms:
+                            continue  # an older record already on the broker
                         say(describe(tp.topic, codecs.loads(m.value or b"null")))
-                        waiting.discard(key)
-            say(f"all {len(report.ids)} articles routed")
+                        if key in waiting:
+                            waiting.discard(key)
+                            if not waiting:
+                                say(f"all {len(ids)} articles routed")
+                                if not args.once:
+                                    say("watching for more (wirestream publish FILE); Ctrl-C stops")
             return 0 if report.ok else 1
         finally:
             await consumer.stop()

@@ -1,0 +1,305 @@
+"""Named entities: clean, canonicalise, merge and group spaCy's ``doc.ents``.
+
+``wirestream_entities`` (after ``ner``) puts the grouped entities on ``doc._.ws_entities``
+and the individual mentions (for event actors) on ``doc._.ws_mentions``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import pycountry
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from agents.nlp.data import load_toml
+from agents.nlp.extensions import register
+from agents.nlp.types import Entity
+
+register()
+
+KEEP_LABELS = (
+    "PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW",
+)
+#: Labels whose leading "the" is not part of the name ("the UN", "the Kremlin").
+THE_LABELS = frozenset({"ORG", "GPE", "LOC", "NORP", "FAC", "EVENT"})
+#: Labels of single-token mentions that may be a surname of a PERSON named in full.
+#: (GPE/LOC/NORP only when they are not a known place or nationality.)
+SURNAME_LABELS = frozenset({"PERSON", "ORG"})
+PLACE_LABELS = frozenset({"GPE", "LOC"})
+
+_QUOTES = "\"'“”‘’«»„‟`´"
+_POSSESSIVES = ("'s", "’s", "'S", "’S")
+_ARTICLES = frozenset({"the", "a", "an"})
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class AliasTables:
+    """Lookup tables from ``aliases.toml`` (keys case-folded unless noted)."""
+
+    countries: dict[str, str]
+    places: dict[str, str]
+    cities: dict[str, str]
+    demonyms: dict[str, str]
+    organisations: dict[str, str]  # case-sensitive keys
+    not_entities: frozenset[str]
+    honorifics: frozenset[str]
+    keep_the: frozenset[str]
+
+    def country_of(self, name: str, label: str) -> str | None:
+        """ISO 3166-1 alpha-2 code for a place or nationality, else None."""
+        key = name.casefold()
+        if label in PLACE_LABELS:
+            return self.countries.get(key) or self.cities.get(key)
+        if label == "NORP":
+            found = self.demonyms.get(key) or self.countries.get(key)
+            if found is None and key.endswith("s"):
+                found = self.demonyms.get(key[:-1])
+            return found
+        return None
+
+
+def _pycountry_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for country in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            value = getattr(country, attr, None)
+            if isinstance(value, str):
+                names.setdefault(value.casefold(), str(country.alpha_2))
+    return names
+
+
+@lru_cache(maxsize=8)
+def load_aliases(name: str = "aliases.toml") -> AliasTables:
+    """The alias tables, with pycountry's country names under the data file's."""
+    data = load_toml(name)
+
+    def folded(table: str) -> dict[str, str]:
+        return {str(k).casefold(): str(v) for k, v in data.get(table, {}).items()}
+
+    countries = _pycountry_names()
+    countries.update(folded("countries"))
+    return AliasTables(
+        countries=countries,
+        places=folded("places"),
+        cities=folded("cities"),
+        demonyms=folded("demonyms"),
+        organisations={str(k): str(v) for k, v in data.get("organisations", {}).items()},
+        not_entities=frozenset(n.casefold() for n in data["not_entities"]["names"]),
+        honorifics=frozenset(n.casefold() for n in data["honorifics"]["names"]),
+        keep_the=frozenset(n.casefold() for n in data["keep_the"]["names"]),
+    )
+
+
+class Mention(NamedTuple):
+    """One cleaned mention: ``text[start:end] == surface``."""
+
+    start: int
+    end: int
+    surface: str
+    canonical: str
+    label: str
+    fixed: bool = False  # canonical/label come from an alias table: never merged
+
+
+class MentionRef(NamedTuple):
+    """A mention after grouping, as events see it (label and country of its entity)."""
+
+    start: int
+    end: int
+    canonical: str
+    label: str
+    country: str | None
+
+
+def trim(text: str, start: int, label: str, tables: AliasTables) -> tuple[int, int] | None:
+    """Offsets (relative to ``start``) of the name inside a raw entity span's text.
+
+    Drops surrounding space and quotes, a trailing possessive, a leading lower-case
+    article ("the", "a", "an"), a leading "The" on ORG/GPE/LOC/NORP/FAC/EVENT (unless
+    the name keeps it, "The Hague") and a PERSON's honorific ("Mr Greenspan").
+    """
+    s, e = 0, len(text)
+    changed = True
+    while changed and s < e:
+        changed = False
+        while s < e and (text[s].isspace() or text[s] in _QUOTES):
+            s, changed = s + 1, True
+        while s < e and (text[e - 1].isspace() or text[e - 1] in _QUOTES):
+            e, changed = e - 1, True
+        for suffix in _POSSESSIVES:
+            if text.endswith(suffix, s, e) and e - s > len(suffix):
+                e, changed = e - len(suffix), True
+        first, space, rest = text[s:e].partition(" ")
+        if not (space and rest.strip()):
+            continue
+        if first in _ARTICLES or (
+            first == "The" and label in THE_LABELS and text[s:e].casefold() not in tables.keep_the
+        ):
+            s, changed = s + len(first) + 1, True
+        elif label == "PERSON" and first.casefold() in tables.honorifics:
+            s, changed = s + len(first) + 1, True
+    if s >= e or not _HAS_LETTER.search(text, s, e):
+        return None
+    return start + s, start + e
+
+
+def clean_mention(
+    text: str, start: int, label: str, tables: AliasTables
+) -> Mention | None:
+    """A :class:`Mention` for one line's worth of an entity span, or None to drop it.
+
+    ``text`` is the span's text (no line break in it), ``start`` its offset in the doc.
+    """
+    span = trim(text, start, label, tables)
+    if span is None:
+        return None
+    s, e = span
+    surface = text[s - start : e - start]
+    canonical = _SPACES.sub(" ", surface)
+    if canonical.casefold() in tables.not_entities:
+        return None
+    org = tables.organisations.get(canonical)
+    if org is not None:
+        return Mention(s, e, surface, org, "ORG", True)
+    if label in PLACE_LABELS:
+        canonical = tables.places.get(canonical.casefold(), canonical)
+    return Mention(s, e, surface, canonical, label, False)
+
+
+def split_lines(text: str, start: int) -> Iterable[tuple[str, int]]:
+    """The pieces of a span's text between line breaks, with their offsets."""
+    offset = start
+    for piece in text.split("\n"):
+        if piece.strip():
+            yield piece, offset
+        offset += len(piece) + 1
+
+
+def mentions_from_spans(
+    spans: Iterable[tuple[str, int, str]], tables: AliasTables, labels: frozenset[str]
+) -> list[Mention]:
+    """Cleaned mentions from (text, start_char, label) entity spans, in text order."""
+    out: list[Mention] = []
+    for text, start, label in spans:
+        if label not in labels:
+            continue
+        for piece, offset in split_lines(text, start):
+            mention = clean_mention(piece, offset, label, tables)
+            if mention is not None:
+                out.append(mention)
+    return out
+
+
+def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Mention]:
+    """Map a one-word mention to the one multi-word PERSON whose last word it is.
+
+    "Zarif" → "Javad Zarif" (relabelled PERSON, even when spaCy said ORG). A surname
+    shared by two full names in the article ("Ed Miliband", "David Miliband") stays as is.
+    """
+    by_surname: dict[str, set[str]] = {}
+    for m in mentions:
+        if m.label == "PERSON" and " " in m.canonical:
+            by_surname.setdefault(m.canonical.rsplit(" ", 1)[1], set()).add(m.canonical)
+    out: list[Mention] = []
+    for m in mentions:
+        full = by_surname.get(m.canonical) if " " not in m.canonical and not m.fixed else None
+        if full is not None and len(full) == 1 and _may_be_surname(m, tables):
+            (name,) = full
+            out.append(m._replace(canonical=name, label="PERSON"))
+        else:
+            out.append(m)
+    return out
+
+
+def _may_be_surname(m: Mention, tables: AliasTables) -> bool:
+    if m.label in SURNAME_LABELS:
+        return True
+    return m.label in PLACE_LABELS | {"NORP"} and tables.country_of(m.canonical, m.label) is None
+
+
+def group_mentions(
+    mentions: Sequence[Mention], headline_chars: int, tables: AliasTables
+) -> tuple[list[Entity], list[MentionRef]]:
+    """Entities (one per canonical name, sorted by count desc then first mention) and
+    every mention with its entity's label and country, in text order."""
+    groups: dict[str, list[Mention]] = {}
+    for m in mentions:
+        groups.setdefault(m.canonical, []).append(m)
+    entities: list[Entity] = []
+    resolved: dict[str, tuple[str, str | None]] = {}
+    for canonical, group in groups.items():
+        label = vote_label(group)
+        country = tables.country_of(canonical, label)
+        if country is None and label in PLACE_LABELS | {"NORP"}:
+            country = tables.country_of(group[0].surface, label)
+        resolved[canonical] = (label, country)
+        entities.append(
+            Entity(
+                text=group[0].surface,
+                canonical=canonical,
+                label=label,
+                mentions=[[m.start, m.end] for m in group],
+                count=len(group),
+                in_headline=any(m.start < headline_chars for m in group),
+                country=country,
+            )
+        )
+    entities.sort(key=lambda ent: (-ent["count"], ent["mentions"][0][0]))
+    refs = [MentionRef(m.start, m.end, m.canonical, *resolved[m.canonical]) for m in mentions]
+    return entities, refs
+
+
+def vote_label(group: Sequence[Mention]) -> str:
+    """The most frequent label; a tie goes to the label of the longest mention."""
+    votes = Counter(m.label for m in group)
+    top = max(votes.values())
+    tied = {label for label, n in votes.items() if n == top}
+    if len(tied) == 1:
+        return next(iter(tied))
+    longest = max(
+        (m for m in group if m.label in tied), key=lambda m: (m.end - m.start, -m.start)
+    )
+    return longest.label
+
+
+def extract_entities(
+    doc: Doc, tables: AliasTables, labels: frozenset[str], headline_chars: int
+) -> tuple[list[Entity], list[MentionRef]]:
+    """The whole entity step on a processed Doc."""
+    spans = ((ent.text, ent.start_char, ent.label_) for ent in doc.ents)
+    mentions = merge_surnames(mentions_from_spans(spans, tables, labels), tables)
+    return group_mentions(mentions, headline_chars, tables)
+
+
+class EntityComponent:
+    """spaCy component: ``doc._.ws_entities`` and ``doc._.ws_mentions``."""
+
+    def __init__(self, aliases: str, labels: Sequence[str]) -> None:
+        self.tables = load_aliases(aliases)
+        self.labels = frozenset(labels)
+
+    def __call__(self, doc: Doc) -> Doc:
+        entities, refs = extract_entities(
+            doc, self.tables, self.labels, doc._.ws_headline_chars
+        )
+        doc._.ws_entities = entities
+        doc._.ws_mentions = refs
+        return doc
+
+
+@Language.factory(
+    "wirestream_entities",
+    default_config={"aliases": "aliases.toml", "labels": list(KEEP_LABELS)},
+    requires=["doc.ents"],
+    assigns=["doc._.ws_entities", "doc._.ws_mentions"],
+)
+def make_entities(nlp: Language, name: str, aliases: str, labels: list[str]) -> EntityComponent:
+    return EntityComponent(aliases, labels)

@@ -1,0 +1,287 @@
+"""Event tags: taxonomy triggers (``taxonomy.toml``) matched on lemmas, per sentence.
+
+``wirestream_events`` (after ``wirestream_entities``) puts events on ``doc._.ws_events``
+and their unique tags on ``doc._.ws_tags``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.vocab import Vocab
+
+from agents.nlp.data import load_toml
+from agents.nlp.entities import MentionRef
+from agents.nlp.extensions import register
+from agents.nlp.types import Event
+
+register()
+
+ACTOR_LABELS = ("PERSON", "ORG", "GPE", "NORP")
+#: Actors given as a country code when one is known.
+COUNTRY_ACTOR_LABELS = frozenset({"GPE", "NORP"})
+#: A trigger followed by one of these is passive ("attacked by X"): X is the actor.
+PASSIVE_AGENT = frozenset({"by"})
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    words: tuple[str, ...]  # lemmas, one per token
+    pos: frozenset[str] = frozenset()
+    context: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Tag:
+    slug: str
+    cameo: str
+    name: str
+    quad_class: int
+    goldstein: float
+    iptc: str
+    acled: tuple[str, ...]
+    triggers: tuple[Trigger, ...]
+    cameo_exact: bool = True
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    tags: dict[str, Tag]
+
+
+def _words(value: str) -> tuple[str, ...]:
+    """A trigger's lemmas. Hyphens are separate tokens, as spaCy splits "cease-fire"."""
+    return tuple(value.casefold().replace("-", " - ").split())
+
+
+def _lemmas(values: Any, where: str) -> frozenset[str]:
+    if values is None:
+        return frozenset()
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TaxonomyError(f"{where}: expected a list of strings")
+    return frozenset(v.casefold() for v in values)
+
+
+def parse_trigger(spec: Any, where: str) -> Trigger:
+    if not isinstance(spec, dict):
+        raise TaxonomyError(f"{where}: a trigger must be a table")
+    unknown = set(spec) - {"lemma", "phrase", "pos", "context", "exclude"}
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown trigger keys {sorted(unknown)}")
+    if ("lemma" in spec) == ("phrase" in spec):
+        raise TaxonomyError(f"{where}: a trigger needs exactly one of 'lemma' or 'phrase'")
+    text = spec.get("lemma", spec.get("phrase"))
+    if not isinstance(text, str) or not _words(text):
+        raise TaxonomyError(f"{where}: empty trigger")
+    words = _words(text)
+    if "lemma" in spec and len(words) != 1:
+        raise TaxonomyError(f"{where}: 'lemma' is one word; use 'phrase' for {text!r}")
+    return Trigger(
+        words=words,
+        pos=frozenset(p.upper() for p in _lemmas(spec.get("pos"), where)),
+        context=_lemmas(spec.get("context"), where),
+        exclude=_lemmas(spec.get("exclude"), where),
+    )
+
+
+def parse_tag(slug: str, spec: dict[str, Any]) -> Tag:
+    where = f"tag.{slug}"
+    try:
+        cameo = str(spec["cameo"])
+        quad_class = int(spec["quad_class"])
+        goldstein = float(spec["goldstein"])
+        tag = Tag(
+            slug=slug,
+            cameo=cameo,
+            name=str(spec["name"]),
+            quad_class=quad_class,
+            goldstein=goldstein,
+            iptc=str(spec["iptc"]),
+            acled=tuple(str(a) for a in spec.get("acled", [])),
+            triggers=tuple(
+                parse_trigger(t, f"{where}.triggers[{i}]") for i, t in enumerate(spec["triggers"])
+            ),
+            cameo_exact=bool(spec.get("cameo_exact", True)),
+        )
+    except KeyError as exc:
+        raise TaxonomyError(f"{where}: missing {exc.args[0]!r}") from exc
+    if not (cameo.isdigit() and 3 <= len(cameo) <= 4 and 1 <= int(cameo[:2]) <= 20):
+        raise TaxonomyError(f"{where}: bad CAMEO code {cameo!r}")
+    if quad_class not in (1, 2, 3, 4):
+        raise TaxonomyError(f"{where}: quad_class must be 1-4")
+    if not -10.0 <= goldstein <= 10.0:
+        raise TaxonomyError(f"{where}: goldstein must be in [-10, 10]")
+    if not tag.triggers:
+        raise TaxonomyError(f"{where}: no triggers")
+    return tag
+
+
+@lru_cache(maxsize=8)
+def load_taxonomy(name: str = "taxonomy.toml") -> Taxonomy:
+    """The taxonomy file, parsed and checked."""
+    data = load_toml(name)
+    if "version" not in data:
+        raise TaxonomyError(f"{name}: missing top-level 'version'")
+    tags = {slug: parse_tag(slug, spec) for slug, spec in data.get("tag", {}).items()}
+    return Taxonomy(version=str(data["version"]), tags=tags)
+
+
+def _variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    # Lemmas of proper nouns keep their case ("Talks" in a title-case headline).
+    return sorted({words, tuple(w.capitalize() for w in words), tuple(w.upper() for w in words)})
+
+
+def build_matcher(
+    vocab: Vocab, taxonomy: Taxonomy
+) -> tuple[PhraseMatcher, dict[int, tuple[Tag, Trigger]]]:
+    """One lemma PhraseMatcher for every trigger; match ids map back to (tag, trigger).
+
+    (A PhraseMatcher is a hash lookup per token: far faster than a token Matcher with
+    hundreds of patterns. Part-of-speech, context and exclusions are checked per match.)
+    """
+    matcher = PhraseMatcher(vocab, attr="LEMMA")
+    keys: dict[int, tuple[Tag, Trigger]] = {}
+    for tag in taxonomy.tags.values():
+        for i, trigger in enumerate(tag.triggers):
+            key = f"{tag.slug}#{i}"
+            patterns = [
+                Doc(vocab, words=list(v), lemmas=list(v)) for v in _variants(trigger.words)
+            ]
+            matcher.add(key, patterns)
+            keys[vocab.strings[key]] = (tag, trigger)
+    return matcher, keys
+
+
+def _actor(ref: MentionRef) -> str:
+    if ref.label in COUNTRY_ACTOR_LABELS and ref.country:
+        return ref.country
+    return ref.canonical
+
+
+def find_actors(
+    refs: Sequence[MentionRef],
+    sent: Span,
+    start: int,
+    end: int,
+    labels: frozenset[str],
+    passive: bool,
+) -> tuple[str | None, str | None]:
+    """Nearest relevant entity before the trigger (actor1) and after it (actor2) in the
+    sentence; swapped for a passive trigger ("attack by X": X is actor1)."""
+    before: MentionRef | None = None
+    after: MentionRef | None = None
+    for ref in refs:
+        if ref.label not in labels or ref.start < sent.start_char or ref.end > sent.end_char:
+            continue
+        if ref.end <= start:
+            before = ref  # refs are in text order: the last one wins
+        elif ref.start >= end and after is None:
+            after = ref
+    first = _actor(before) if before else None
+    second = _actor(after) if after else None
+    return (second, first) if passive and second is not None else (first, second)
+
+
+def extract_events(
+    doc: Doc,
+    matcher: PhraseMatcher,
+    keys: dict[int, tuple[Tag, Trigger]],
+    refs: Sequence[MentionRef],
+    actor_labels: frozenset[str],
+) -> list[Event]:
+    """One event per (tag, sentence) at its first trigger, in text order."""
+    matches = matcher(doc)
+    if not matches:
+        return []
+    sents = list(doc.sents)
+    sent_of = [0] * len(doc)
+    for i, sent in enumerate(sents):
+        for k in range(sent.start, sent.end):
+            sent_of[k] = i
+    lemma_sets: dict[int, frozenset[str]] = {}
+    seen: set[tuple[str, int]] = set()
+    events: list[Event] = []
+    ordered = sorted(((s, e, *keys[m]) for m, s, e in matches), key=lambda x: (x[0], x[1], x[2].slug))
+    for start, end, tag, trigger in ordered:
+        idx = sent_of[start]
+        if (tag.slug, idx) in seen:
+            continue
+        if trigger.pos and doc[end - 1].pos_ not in trigger.pos:
+            continue
+        sent = sents[idx]
+        if trigger.context or trigger.exclude:
+            lemmas = lemma_sets.get(idx)
+            if lemmas is None:
+                lemmas = lemma_sets[idx] = frozenset(t.lemma_.casefold() for t in sent)
+            if trigger.context and not trigger.context & lemmas:
+                continue
+            if trigger.exclude & lemmas:
+                continue
+        seen.add((tag.slug, idx))
+        span = doc[start:end]
+        passive = end < len(doc) and doc[end].lower_ in PASSIVE_AGENT
+        actor1, actor2 = find_actors(
+            refs, sent, span.start_char, span.end_char, actor_labels, passive
+        )
+        events.append(
+            Event(
+                tag=tag.slug,
+                cameo=tag.cameo,
+                name=tag.name,
+                quad_class=tag.quad_class,
+                goldstein=tag.goldstein,
+                iptc=tag.iptc,
+                trigger=span.text,
+                trigger_span=[span.start_char, span.end_char],
+                sentence=idx,
+                sentence_text=sent.text.strip(),
+                actor1=actor1,
+                actor2=actor2,
+            )
+        )
+    return events
+
+
+def unique_tags(events: Sequence[Event]) -> list[str]:
+    """Event tags without repeats, in first-seen order."""
+    return list(dict.fromkeys(e["tag"] for e in events))
+
+
+class EventComponent:
+    """spaCy component: ``doc._.ws_events`` and ``doc._.ws_tags``."""
+
+    def __init__(self, vocab: Vocab, taxonomy: str, actor_labels: Sequence[str]) -> None:
+        self.taxonomy = load_taxonomy(taxonomy)
+        self.matcher, self.keys = build_matcher(vocab, self.taxonomy)
+        self.actor_labels = frozenset(actor_labels)
+
+    def __call__(self, doc: Doc) -> Doc:
+        refs: list[MentionRef] = doc._.ws_mentions or []
+        events = extract_events(doc, self.matcher, self.keys, refs, self.actor_labels)
+        doc._.ws_events = events
+        doc._.ws_tags = unique_tags(events)
+        return doc
+
+
+@Language.factory(
+    "wirestream_events",
+    default_config={"taxonomy": "taxonomy.toml", "actor_labels": list(ACTOR_LABELS)},
+    requires=["token.lemma", "token.pos", "token.is_sent_start"],
+    assigns=["doc._.ws_events", "doc._.ws_tags"],
+)
+def make_events(
+    nlp: Language, name: str, taxonomy: str, actor_labels: list[str]
+) -> EventComponent:
+    return EventComponent(nlp.vocab, taxonomy, actor_labels)

@@ -1,0 +1,131 @@
+"""The command line as a user runs it, against the embedded broker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.settings import Settings
+from streams.topics import ARTICLES
+from tests.helpers import ROOT, SEEDS, free_port, read
+from tests.integration.conftest import Worker, cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_topics_lists_outputs_with_their_routes(env: dict[str, str], tmp_path: Path) -> None:
+    result = cli(env, "topics")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["TOPIC", "FED", "BY"]
+    sport = next(line for line in lines if line.startswith("wirestream.topic.sport "))
+    assert "topics in [sport]" in sport
+    other = next(line for line in lines if line.startswith("wirestream.topic.other "))
+    assert "no other route matched" in other
+    assert any(line.startswith("wirestream.deadletter ") for line in lines)
+
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[[route]]\ntopic = "alerts.putin"\nwhen.entity_names = ["Vladimir Putin"]\n')
+    custom = cli(env, "topics", "--routes", str(routes))
+    assert "alerts.putin" in custom.stdout and "entity_names in [vladimir putin]" in custom.stdout
+    assert "wirestream.topic.sport" not in custom.stdout
+
+
+def test_publish_reports_a_bad_file_and_publishes_the_rest(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    stamp = str(time.time_ns())
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        "\n".join(
+            json.dumps({"id": f"cli-{stamp}-{i}", "headline": f"Headline {i}", "body": "Body."})
+            for i in range(3)
+        )
+        + "\n"
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"id": f"cli-{stamp}-bad-1", "headline": "ok", "body": "ok"}) + "\n{not json\n"
+    )
+    result = cli(env, "publish", str(good), str(bad), "--quiet")
+    assert result.returncode == 1
+    assert f"{bad}: line 2: invalid_json" in result.stderr
+    assert "published 3 articles" in result.stderr
+
+    records = read(settings.bootstrap_servers, [ARTICLES], idle=2.0, timeout=30)
+    keys = sorted(r.key for r in records if r.key and r.key.startswith(f"cli-{stamp}"))
+    assert keys == [f"cli-{stamp}-{i}" for i in range(3)]  # nothing from bad.jsonl
+
+
+def test_subscribe_prints_routed_articles(worker: Worker, env: dict[str, str]) -> None:
+    stamp = str(time.time_ns())
+    article = {
+        "id": f"sub-{stamp}",
+        "headline": "Striker scores twice as champions win league title",
+        "body": "The striker scored twice in the second half as the champions won the league "
+        "title with a 3-1 victory, the coach said after the match at the stadium.",
+    }
+    path = Path(env["WIRESTREAM_DATA_DIR"]) / f"sub-{stamp}.json"
+    path.write_text(json.dumps(article))
+    assert cli(env, "publish", str(path), "--quiet").returncode == 0
+
+    as_json = cli(
+        env,
+        "subscribe",
+        "wirestream.topic.sport",
+        "--from-beginning",
+        "--json",
+        "--timeout",
+        "20",
+        "--limit",
+        "1000",
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    lines = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    mine = [line for line in lines if line["key"] == f"sub-{stamp}"]
+    assert len(mine) == 1
+    assert mine[0]["topic"] == "wirestream.topic.sport"
+    assert mine[0]["value"]["headline"] == article["headline"]
+    assert "wirestream.topic.sport" in mine[0]["value"]["routes"]
+
+    limited = cli(env, "subscribe", "wirestream.topic.sport", "--from-beginning", "--limit", "1")
+    assert limited.returncode == 0
+    (line,) = limited.stdout.splitlines()
+    assert line.startswith("[wirestream.topic.sport] ")
+    assert " | " in line and "tags:" in line
+
+
+def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) -> None:
+    """`wirestream run --once` as a newcomer runs it: nothing else is running."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "WIRESTREAM_BROKER": f"kafka://127.0.0.1:{free_port()}",
+        "WIRESTREAM_WEB_PORT": str(free_port()),
+        "WIRESTREAM_DATA_DIR": str(tmp_path / "data"),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "run", "--once", "--timeout", "90", str(SEEDS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "embedded broker (Tansu, in memory)" in out
+    seeds = len(list(SEEDS.glob("*.txt"))) + len((SEEDS / "wire.jsonl").read_text().splitlines())
+    assert f"published {seeds} articles" in out
+    assert f"all {seeds} articles routed" in out
+    assert "[wirestream.topic.sport]" in out and "[wirestream.lang.fr]" in out
+    assert elapsed < 60
