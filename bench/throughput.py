@@ -968,8 +968,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM ends the script like Ctrl-C, so workers and broker are stopped."""
-    raise SystemExit(128 + signum)
+    """SIGTERM stops the script as Ctrl-C does: workers and broker are stopped first."""
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,7 +107,7 @@ def describe(topic: str, record: Any) -> str:
 def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
-        **kafka_options(settings),  # type: ignore[arg-type]
+        **kafka_options(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",

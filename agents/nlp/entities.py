@@ -24,7 +24,16 @@ from agents.nlp.types import Entity
 register()
 
 KEEP_LABELS = (
-    "PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW",
+    "PERSON",
+    "ORG",
+    "GPE",
+    "LOC",
+    "NORP",
+    "FAC",
+    "EVENT",
+    "PRODUCT",
+    "WORK_OF_ART",
+    "LAW",
 )
 #: Labels whose leading "the" is not part of the name ("the UN", "the Kremlin").
 THE_LABELS = frozenset({"ORG", "GPE", "LOC", "NORP", "FAC", "EVENT"})
@@ -36,6 +45,7 @@ PLACE_LABELS = frozenset({"GPE", "LOC"})
 _QUOTES = "\"'“”‘’«»„‟`´"
 _POSSESSIVES = ("'s", "’s", "'S", "’S")
 _ARTICLES = frozenset({"the", "a", "an"})
+_BREAKS = re.compile(r"[\n()]")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
 
@@ -140,20 +150,22 @@ def trim(text: str, start: int, label: str, tables: AliasTables) -> tuple[int, i
         first, space, rest = text[s:e].partition(" ")
         if not (space and rest.strip()):
             continue
-        if first in _ARTICLES or (
-            first == "The" and label in THE_LABELS and text[s:e].casefold() not in tables.keep_the
-        ):
+        if _droppable_first_word(first, text[s:e], label, tables):
             s, changed = s + len(first) + 1, True
-        elif label == "PERSON" and first.casefold() in tables.honorifics:
-            s, changed = s + len(first) + 1, True
-    if s >= e or not _HAS_LETTER.search(text, s, e):
-        return None
+    if s >= e or not _HAS_LETTER.search(text, s, e) or text[s:e].islower():
+        return None  # no letters, or no capital: not a name ("'s", "2019")
     return start + s, start + e
 
 
-def clean_mention(
-    text: str, start: int, label: str, tables: AliasTables
-) -> Mention | None:
+def _droppable_first_word(first: str, name: str, label: str, tables: AliasTables) -> bool:
+    if first in _ARTICLES:
+        return True
+    if first == "The":
+        return label in THE_LABELS and name.casefold() not in tables.keep_the
+    return label == "PERSON" and first.casefold() in tables.honorifics
+
+
+def clean_mention(text: str, start: int, label: str, tables: AliasTables) -> Mention | None:
     """A :class:`Mention` for one line's worth of an entity span, or None to drop it.
 
     ``text`` is the span's text (no line break in it), ``start`` its offset in the doc.
@@ -174,10 +186,12 @@ def clean_mention(
     return Mention(s, e, surface, canonical, label, False)
 
 
-def split_lines(text: str, start: int) -> Iterable[tuple[str, int]]:
-    """The pieces of a span's text between line breaks, with their offsets."""
+def split_pieces(text: str, start: int) -> Iterable[tuple[str, int]]:
+    """The pieces of a span's text between line breaks and parentheses, with their
+    offsets: a name never runs across a line, and "World Health Organization (WHO"
+    gives the name and the acronym."""
     offset = start
-    for piece in text.split("\n"):
+    for piece in _BREAKS.split(text):
         if piece.strip():
             yield piece, offset
         offset += len(piece) + 1
@@ -191,10 +205,31 @@ def mentions_from_spans(
     for text, start, label in spans:
         if label not in labels:
             continue
-        for piece, offset in split_lines(text, start):
+        for piece, offset in split_pieces(text, start):
             mention = clean_mention(piece, offset, label, tables)
             if mention is not None:
                 out.append(mention)
+    return out
+
+
+def merge_case_variants(mentions: Sequence[Mention], tables: AliasTables) -> list[Mention]:
+    """An all-capitals word (a dateline, "LUSAKA, Aug 12 -") is the same name as its
+    title-case form: a known place (GPE), else that form's mention in the article."""
+    by_name = {m.canonical: m for m in mentions if not m.canonical.isupper()}
+    out: list[Mention] = []
+    for m in mentions:
+        name = m.canonical
+        if m.fixed or not (name.isupper() and len(name) > 3 and name.isalpha()):
+            out.append(m)
+            continue
+        title = name.title()
+        same = by_name.get(title)
+        if tables.country_of(title, "GPE") is not None:
+            out.append(m._replace(canonical=title, label="GPE"))
+        elif same is not None:
+            out.append(m._replace(canonical=same.canonical, label=same.label))
+        else:
+            out.append(m)
     return out
 
 
@@ -264,9 +299,7 @@ def vote_label(group: Sequence[Mention]) -> str:
     tied = {label for label, n in votes.items() if n == top}
     if len(tied) == 1:
         return next(iter(tied))
-    longest = max(
-        (m for m in group if m.label in tied), key=lambda m: (m.end - m.start, -m.start)
-    )
+    longest = max((m for m in group if m.label in tied), key=lambda m: (m.end - m.start, -m.start))
     return longest.label
 
 
@@ -275,7 +308,8 @@ def extract_entities(
 ) -> tuple[list[Entity], list[MentionRef]]:
     """The whole entity step on a processed Doc."""
     spans = ((ent.text, ent.start_char, ent.label_) for ent in doc.ents)
-    mentions = merge_surnames(mentions_from_spans(spans, tables, labels), tables)
+    mentions = mentions_from_spans(spans, tables, labels)
+    mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
     return group_mentions(mentions, headline_chars, tables)
 
 
@@ -287,9 +321,7 @@ class EntityComponent:
         self.labels = frozenset(labels)
 
     def __call__(self, doc: Doc) -> Doc:
-        entities, refs = extract_entities(
-            doc, self.tables, self.labels, doc._.ws_headline_chars
-        )
+        entities, refs = extract_entities(doc, self.tables, self.labels, doc._.ws_headline_chars)
         doc._.ws_entities = entities
         doc._.ws_mentions = refs
         return doc

@@ -156,9 +156,7 @@ def build_matcher(
     for tag in taxonomy.tags.values():
         for i, trigger in enumerate(tag.triggers):
             key = f"{tag.slug}#{i}"
-            patterns = [
-                Doc(vocab, words=list(v), lemmas=list(v)) for v in _variants(trigger.words)
-            ]
+            patterns = [Doc(vocab, words=list(v), lemmas=list(v)) for v in _variants(trigger.words)]
             matcher.add(key, patterns)
             keys[vocab.strings[key]] = (tag, trigger)
     return matcher, keys
@@ -213,8 +211,8 @@ def extract_events(
     lemma_sets: dict[int, frozenset[str]] = {}
     seen: set[tuple[str, int]] = set()
     events: list[Event] = []
-    ordered = sorted(((s, e, *keys[m]) for m, s, e in matches), key=lambda x: (x[0], x[1], x[2].slug))
-    for start, end, tag, trigger in ordered:
+    found = [(start, end, *keys[match_id]) for match_id, start, end in matches]
+    for start, end, tag, trigger in sorted(found, key=lambda x: (x[0], x[1], x[2].slug)):
         idx = sent_of[start]
         if (tag.slug, idx) in seen:
             continue
@@ -281,7 +279,5 @@ class EventComponent:
     requires=["token.lemma", "token.pos", "token.is_sent_start"],
     assigns=["doc._.ws_events", "doc._.ws_tags"],
 )
-def make_events(
-    nlp: Language, name: str, taxonomy: str, actor_labels: list[str]
-) -> EventComponent:
+def make_events(nlp: Language, name: str, taxonomy: str, actor_labels: list[str]) -> EventComponent:
     return EventComponent(nlp.vocab, taxonomy, actor_labels)

@@ -11,11 +11,11 @@ from spacy.tokens import Doc
 # Importing the component modules registers their factories.
 from agents.nlp import entities as _entities  # noqa: F401
 from agents.nlp import events as _events  # noqa: F401
-from agents.nlp import sentiment as _sentiment
+from agents.nlp import sentiment as _sentiment  # noqa: F401
 from agents.nlp import topics as _topics  # noqa: F401
 from agents.nlp.extensions import register
 from agents.nlp.language import detect_language, normalise_language
-from agents.nlp.types import Analysis, NlpInput
+from agents.nlp.types import Analysis, NlpInput, Sentiment
 
 register()
 
@@ -66,7 +66,7 @@ def empty_analysis(language: str, truncated: bool) -> Analysis:
         language=language,
         truncated=truncated,
         entities=[],
-        sentiment=dict(_sentiment.NEUTRAL),  # type: ignore[typeddict-item]
+        sentiment=Sentiment(compound=0.0, label="neutral"),
         events=[],
         tags=[],
         topics=[],

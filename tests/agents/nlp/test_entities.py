@@ -1,0 +1,196 @@
+"""Entity canonicalisation, merging, grouping and country lookup (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.nlp.entities import (
+    Mention,
+    clean_mention,
+    group_mentions,
+    load_aliases,
+    mentions_from_spans,
+    merge_case_variants,
+    merge_surnames,
+    vote_label,
+)
+
+TABLES = load_aliases()
+ALL = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT"})
+
+
+def canonical(text: str, label: str) -> str | None:
+    mention = clean_mention(text, 100, label, TABLES)
+    return None if mention is None else mention.canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("Khalifa Haftar's", "PERSON", "Khalifa Haftar"),
+        ("Zarif’s", "PERSON", "Zarif"),
+        ("the Taliban", "ORG", "Taliban"),
+        ("The Kremlin", "ORG", "Kremlin"),
+        ("The Hague", "GPE", "The Hague"),
+        ("The Aviator", "WORK_OF_ART", "The Aviator"),
+        ("the Beatles'", "PERSON", "Beatles"),
+        ('"Baghdad Blogger', "PERSON", "Baghdad Blogger"),
+        ('the "Axis of Evil"', "EVENT", "Axis of Evil"),
+        ("Mr Greenspan", "PERSON", "Greenspan"),
+        ("UN", "ORG", "United Nations"),
+        ("UN", "GPE", "United Nations"),
+        ("WHO", "ORG", "World Health Organization"),
+        ("EU", "ORG", "European Union"),
+        ("Nato", "ORG", "NATO"),
+        ("U.S.", "GPE", "United States"),
+        ("Britain", "GPE", "United Kingdom"),
+        ("Türkiye", "GPE", "Turkey"),
+        ("Recep  Tayyip Erdogan", "PERSON", "Recep Tayyip Erdogan"),
+    ],
+)
+def test_canonical_names(text: str, label: str, expected: str) -> None:
+    assert canonical(text, label) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "label"), [("COVID-19", "ORG"), ("Ebola", "PERSON"), ("'s", "ORG"), ("2019", "GPE")]
+)
+def test_dropped(text: str, label: str) -> None:
+    assert canonical(text, label) is None
+
+
+def test_offsets_cover_the_cleaned_surface() -> None:
+    text = "xx “the Kremlin’s” yy"
+    mention = clean_mention(text[3:18], 3, "ORG", TABLES)
+    assert mention is not None
+    assert text[mention.start : mention.end] == mention.surface == "Kremlin"
+
+
+def test_acronym_alias_is_fixed_org() -> None:
+    mention = clean_mention("UN", 0, "GPE", TABLES)
+    assert mention == Mention(0, 2, "UN", "United Nations", "ORG", True)
+
+
+def test_spans_never_cross_line_breaks_or_parentheses() -> None:
+    text = "Libya\n\nTurkish forces and World Health Organization (WHO"
+    spans = [(text[0:14], 0, "GPE"), (text[26:], 26, "ORG")]
+    mentions = mentions_from_spans(spans, TABLES, ALL)
+    assert [(m.canonical, text[m.start : m.end]) for m in mentions] == [
+        ("Libya", "Libya"),
+        ("Turkish", "Turkish"),
+        ("World Health Organization", "World Health Organization"),
+        ("World Health Organization", "WHO"),
+    ]
+    assert all("\n" not in text[m.start : m.end] for m in mentions)
+
+
+def m(start: int, text: str, label: str) -> Mention:
+    return Mention(start, start + len(text), text, text, label)
+
+
+def test_surname_merges_into_the_one_full_name() -> None:
+    mentions = [
+        m(0, "Javad Zarif", "PERSON"),
+        m(20, "Zarif", "PERSON"),
+        m(30, "Haftar", "ORG"),
+        m(40, "Khalifa Haftar", "PERSON"),
+        m(60, "Cavusoglu", "ORG"),
+    ]
+    merged = merge_surnames(mentions, TABLES)
+    assert [(x.canonical, x.label) for x in merged] == [
+        ("Javad Zarif", "PERSON"),
+        ("Javad Zarif", "PERSON"),
+        ("Khalifa Haftar", "PERSON"),
+        ("Khalifa Haftar", "PERSON"),
+        ("Cavusoglu", "ORG"),  # no full name in the article
+    ]
+
+
+def test_ambiguous_surname_and_known_places_are_not_merged() -> None:
+    mentions = [
+        m(0, "Ed Miliband", "PERSON"),
+        m(20, "David Miliband", "PERSON"),
+        m(40, "Miliband", "PERSON"),
+        m(60, "George Washington", "PERSON"),
+        m(80, "Washington", "GPE"),
+    ]
+    merged = merge_surnames(mentions, TABLES)
+    assert merged[2].canonical == "Miliband"
+    assert merged[4].canonical == "Washington" and merged[4].label == "GPE"
+
+
+def test_dateline_capitals_join_the_place() -> None:
+    mentions = [
+        m(0, "ISTANBUL", "ORG"),
+        m(30, "BBC", "ORG"),
+        m(40, "BUNIA", "ORG"),
+        m(50, "Bunia", "GPE"),
+    ]
+    merged = merge_case_variants(mentions, TABLES)
+    assert [(x.canonical, x.label) for x in merged] == [
+        ("Istanbul", "GPE"),
+        ("BBC", "ORG"),
+        ("Bunia", "GPE"),
+        ("Bunia", "GPE"),
+    ]
+
+
+def test_label_vote_and_tie_break() -> None:
+    chelsea = [m(0, "Chelsea", "ORG"), m(9, "Chelsea", "ORG"), m(20, "Chelsea", "GPE")]
+    assert vote_label(chelsea) == "ORG"
+    assert vote_label([m(0, "Jordan", "GPE"), m(9, "Jordan Valley", "LOC")]) == "LOC"
+
+
+def test_grouping() -> None:
+    mentions = [
+        m(0, "Turkey", "GPE"),
+        m(10, "Istanbul", "GPE"),
+        m(20, "Turkey", "GPE"),
+        m(30, "Turkish", "NORP"),
+        m(40, "Russians", "NORP"),
+        m(50, "Istanbul", "GPE"),
+    ]
+    entities, refs = group_mentions(mentions, 15, TABLES)
+    assert [(e["canonical"], e["count"], e["country"], e["in_headline"]) for e in entities] == [
+        ("Turkey", 2, "TR", True),
+        ("Istanbul", 2, "TR", True),
+        ("Turkish", 1, "TR", False),
+        ("Russians", 1, "RU", False),
+    ]
+    assert entities[0]["mentions"] == [[0, 6], [20, 26]]
+    assert [r.country for r in refs] == ["TR", "TR", "TR", "TR", "RU", "TR"]
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "code"),
+    [
+        ("Russia", "GPE", "RU"),
+        ("Iran", "GPE", "IR"),
+        ("Turkey", "GPE", "TR"),
+        ("Türkiye", "GPE", "TR"),
+        ("UK", "GPE", "GB"),
+        ("Britain", "GPE", "GB"),
+        ("US", "GPE", "US"),
+        ("United States", "GPE", "US"),
+        ("France", "GPE", "FR"),  # from pycountry
+        ("Bolivia", "GPE", "BO"),
+        ("Istanbul", "GPE", "TR"),
+        ("Washington", "GPE", "US"),
+        ("Turkish", "NORP", "TR"),
+        ("Russian", "NORP", "RU"),
+        ("Israelis", "NORP", "IL"),
+        ("Tony Blair", "PERSON", None),
+        ("Muslim", "NORP", None),
+        ("Atlantis", "GPE", None),
+    ],
+)
+def test_country_lookup(name: str, label: str, code: str | None) -> None:
+    assert TABLES.country_of(name, label) == code
+
+
+def test_alias_tables_are_big_enough() -> None:
+    assert len(TABLES.cities) >= 150
+    assert len(set(TABLES.demonyms.values())) >= 100
+    for table in (TABLES.cities, TABLES.demonyms):
+        for code in table.values():
+            assert len(code) == 2 and code.isupper()

@@ -1,0 +1,159 @@
+"""The event taxonomy file and trigger matching on small texts."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+from spacy.language import Language
+
+from agents.nlp import NlpInput, analyse
+from agents.nlp.data import data_path
+from agents.nlp.events import TaxonomyError, load_taxonomy, parse_tag, parse_trigger
+from agents.nlp.topics import load_lexicon
+from agents.nlp.types import Event
+
+CAMEO = re.compile(r"^(0[1-9]|1[0-9]|20)[0-9]{1,2}$")
+
+
+def events_of(nlp: Language, text: str, headline_chars: int = 0) -> list[Event]:
+    [result] = analyse([NlpInput(text, headline_chars, "en")], nlp)
+    return result["events"]
+
+
+def test_taxonomy_file_loads_and_is_valid() -> None:
+    with data_path("taxonomy.toml").open("rb") as fh:
+        raw = tomllib.load(fh)
+    assert raw["version"] == "1"
+    taxonomy = load_taxonomy()
+    assert taxonomy.version == "1"
+    assert len(taxonomy.tags) >= 25
+    topics = load_lexicon().topics
+    for slug, tag in taxonomy.tags.items():
+        assert CAMEO.match(tag.cameo), slug
+        assert tag.quad_class in (1, 2, 3, 4), slug
+        assert -10.0 <= tag.goldstein <= 10.0, slug
+        assert tag.iptc in topics, slug
+        assert tag.name and tag.triggers, slug
+        assert all(a == a.upper() for a in tag.acled), slug
+        if tag.cameo_exact:
+            root = int(tag.cameo[:2])
+            expected = 1 if root <= 5 else 2 if root <= 8 else 3 if root <= 13 else 4
+            assert tag.quad_class == expected, slug
+
+
+def test_taxonomy_covers_every_cameo_root_and_the_news_tags() -> None:
+    tags = load_taxonomy().tags
+    roots = {t.cameo[:2] for t in tags.values() if t.cameo_exact}
+    assert roots == {f"{i:02d}" for i in range(1, 21)}
+    assert {
+        "intent-to-negotiate",
+        "sign-agreement",
+        "ceasefire",
+        "air-strike",
+        "armed-clash",
+        "artillery",
+        "protest",
+        "riot",
+        "sanctions",
+        "arrest",
+        "election",
+        "natural-disaster",
+        "accident",
+        "epidemic",
+        "strike",
+        "court-case",
+        "stock-market",
+        "interest-rate",
+    } <= set(tags)
+    assert tags["intent-to-negotiate"].cameo == "036"
+    assert tags["sign-agreement"].cameo == "057"
+    assert tags["air-strike"].cameo == "195"
+    assert tags["armed-clash"].acled == ("ARMED_CLASH",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"lemma": "a", "phrase": "a b"}, "exactly one"),
+        ({}, "exactly one"),
+        ({"lemma": "air strike"}, "use 'phrase'"),
+        ({"lemma": "x", "contxt": ["y"]}, "unknown trigger keys"),
+        ({"lemma": "x", "context": "y"}, "list of strings"),
+    ],
+)
+def test_bad_triggers_are_refused(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(TaxonomyError, match=message):
+        parse_trigger(spec, "tag.x.triggers[0]")
+
+
+def test_bad_tags_are_refused() -> None:
+    good = {
+        "cameo": "036",
+        "name": "n",
+        "quad_class": 1,
+        "goldstein": 4.0,
+        "iptc": "politics",
+        "triggers": [{"lemma": "talk"}],
+    }
+    assert parse_tag("ok", good).cameo == "036"
+    with pytest.raises(TaxonomyError, match="CAMEO"):
+        parse_tag("x", {**good, "cameo": "21"})
+    with pytest.raises(TaxonomyError, match="quad_class"):
+        parse_tag("x", {**good, "quad_class": 5})
+    with pytest.raises(TaxonomyError, match="goldstein"):
+        parse_tag("x", {**good, "goldstein": -11})
+    with pytest.raises(TaxonomyError, match="missing 'iptc'"):
+        parse_tag("x", {k: v for k, v in good.items() if k != "iptc"})
+
+
+def test_phrase_and_context_triggers(nlp: Language) -> None:
+    events = events_of(
+        nlp,
+        "Israeli warplanes carried out air strikes on Gaza on Tuesday.\n"
+        "The two countries signed a memorandum of understanding on trade.\n"
+        "The prime minister will continue talks with Egypt.",
+    )
+    by_tag = {e["tag"]: e for e in events}
+    assert by_tag["air-strike"]["trigger"] == "warplanes"
+    assert by_tag["air-strike"]["cameo"] == "195"
+    assert by_tag["sign-agreement"]["trigger"] == "signed"
+    assert by_tag["sign-agreement"]["sentence"] == 1
+    assert by_tag["intent-to-negotiate"]["trigger"] == "talks"
+    assert by_tag["intent-to-negotiate"]["actor2"] == "EG"
+
+
+def test_context_is_required(nlp: Language) -> None:
+    friendly = events_of(nlp, "The talks were friendly, he said.")
+    assert "intent-to-negotiate" not in {e["tag"] for e in friendly}
+    # "sign" needs an agreement-like word in the sentence
+    assert not [
+        e
+        for e in events_of(nlp, "Fans queued for hours to see him sign autographs.")
+        if e["tag"] == "sign-agreement"
+    ]
+
+
+def test_exclusions(nlp: Language) -> None:
+    tags = {e["tag"] for e in events_of(nlp, "He suffered a heart attack at his home in Leeds.")}
+    assert "attack" not in tags
+
+
+def test_actors_and_passive(nlp: Language) -> None:
+    events = events_of(
+        nlp,
+        "Russian troops attacked Ukrainian positions near Kharkiv on Monday.\n"
+        "The convoy came under attack by Taliban fighters in Kandahar.",
+    )
+    attack = [e for e in events if e["tag"] == "attack"]
+    assert [(e["sentence"], e["actor1"], e["actor2"]) for e in attack] == [
+        (0, "RU", "UA"),
+        (1, "Taliban", None),  # passive: the agent after "by" is actor1
+    ]
+
+
+def test_one_event_per_tag_and_sentence(nlp: Language) -> None:
+    events = events_of(nlp, "Rebels attacked the base and then attacked the town, troops said.")
+    assert [e["tag"] for e in events].count("attack") == 1
+    assert [e for e in events if e["tag"] == "attack"][0]["trigger"] == "attacked"
