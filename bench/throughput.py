@@ -435,9 +435,10 @@ class Collector:
 
 async def send_articles(
     producer: Any, articles: Sequence[dict[str, str]], rate: float | None
-) -> tuple[dict[str, int], float]:
+) -> tuple[dict[str, int], float, Counter[int]]:
     """Publish ``articles`` (as fast as possible, or ``rate`` per second) and wait for every
-    ack. Returns each id's send time (also its Kafka timestamp, in ms) and the seconds taken."""
+    ack. Returns each id's send time (also its Kafka timestamp, in ms), the seconds taken
+    and how many articles went to each partition."""
     sent_ms: dict[str, int] = {}
     futures = []
     started = time.perf_counter()
@@ -453,8 +454,8 @@ async def send_articles(
                 ARTICLES, orjson.dumps(article), key=article["id"].encode(), timestamp_ms=now_ms
             )
         )
-    await asyncio.gather(*futures)
-    return sent_ms, time.perf_counter() - started
+    delivered = await asyncio.gather(*futures)
+    return sent_ms, time.perf_counter() - started, Counter(m.partition for m in delivered)
 
 
 @dataclass
@@ -473,6 +474,7 @@ class Measured:
     routed_expected: int
     window_s: float
     cpu_s: dict[str, float]
+    per_partition: Counter[int]
 
 
 async def measure(
@@ -514,7 +516,7 @@ async def measure(
         cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_pids.items()}
         bench_before = sum(os.times()[:2])
         ids = [a["id"] for a in articles]
-        sent_ms, send_seconds = await send_articles(producer, articles, rate)
+        sent_ms, send_seconds, per_partition = await send_articles(producer, articles, rate)
         await collector.wait_enriched(ids, len(articles) / 2 + 120)
         await collector.wait_routed(ids, ROUTED_TIMEOUT)
         cpu = {
@@ -546,6 +548,7 @@ async def measure(
         routed_expected=sum(collector.expected_routed.get(i, 0) for i in ids),
         window_s=window_s,
         cpu_s=cpu,
+        per_partition=per_partition,
     )
 
 
@@ -629,6 +632,8 @@ class RunResult:
     p99_ms: float
     rss_mb: float
     worker_processes: int
+    #: Articles published to the partitions each worker was assigned.
+    worker_shares: list[int]
     duplicates: int
     missing: int
     deadletters: int
@@ -721,6 +726,7 @@ def run_pipeline(
         p99_ms=round(measured.p99_ms, 1),
         rss_mb=round(rss_mb, 1),
         worker_processes=max(len(tree) for tree in trees),
+        worker_shares=[sum(measured.per_partition[p] for p in v.partitions) for v in settled],
         duplicates=measured.duplicates,
         missing=measured.missing,
         deadletters=measured.deadletters,
@@ -767,7 +773,8 @@ def print_table(runs: Sequence[RunResult]) -> None:
             f"CPU ms/article: workers {r.worker_cpu_ms_per_article:.1f}, "
             f"limit {r.limit_cpu_ms_per_article:.1f}; "
             f"routed {r.routed_records}/{r.routed_expected}; dead letters {r.deadletters}; "
-            f"{r.worker_processes} process(es) per worker; startup {r.startup_s:.1f} s; "
+            f"{r.worker_processes} process(es) per worker; articles per worker "
+            f"{'/'.join(str(n) for n in r.worker_shares)}; startup {r.startup_s:.1f} s; "
             f"rebalances after settling {r.rebalances_after_settle}; worker log errors "
             f"{len(r.worker_log_errors)}, warnings {r.worker_log_warnings}; "
             f"load average before {' '.join(str(x) for x in r.load_average_before)}"
@@ -840,7 +847,7 @@ def synthetic_articles(path: Path, count: int, tag: str) -> int:
         for index in range(count):
             headline = " ".join(rng.choices(_WORDS, k=7)).capitalize()
             body = ". ".join(
-                " ".join(rng.choices(_WORDS, k=10)).capitalize() for _ in range(3)
+                " ".join(rng.choices(_WORDS, k=8)).capitalize() for _ in range(3)
             ) + "."
             line = orjson.dumps(
                 {

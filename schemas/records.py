@@ -14,7 +14,7 @@ import faust
 import orjson
 
 ARTICLE_SCHEMA = "article/1"
-ENRICHED_SCHEMA = "enriched-article/1"
+ENRICHED_SCHEMA = "enriched-article/2"
 
 
 class Article(faust.Record, serializer="orjson"):

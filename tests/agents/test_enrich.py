@@ -44,7 +44,7 @@ def test_process_batch_enriches_the_seed_and_keeps_order() -> None:
     out = process_batch([message(b"[]", b"bad"), message(SEED_ARTICLE, b"seed-0")])
     assert [(topic, key) for topic, key, _ in out] == [(DEADLETTER, b"bad"), (ENRICHED, b"seed-0")]
     record = orjson.loads(out[1][2])
-    jsonschema.validate(record, json_schema("enriched-article.v1"))
+    jsonschema.validate(record, json_schema("enriched-article.v2"))
     people = {e["canonical"] for e in record["entities"] if e["label"] == "PERSON"}
     assert {
         "Recep Tayyip Erdogan",
@@ -55,7 +55,7 @@ def test_process_batch_enriches_the_seed_and_keeps_order() -> None:
     } <= people
     assert record["routes"][0] == ENRICHED
     assert "wirestream.topic.politics" in record["routes"]
-    assert record["pipeline"]["schema"] == "enriched-article/1"
+    assert record["pipeline"]["schema"] == "enriched-article/2"
 
 
 def test_agent_sends_outputs_for_every_input(sent: Sent) -> None:
