@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -175,6 +177,29 @@ def received(event: EventT) -> Received:
     )
 
 
+@lru_cache(maxsize=1)
+def nlp_pool() -> ProcessPoolExecutor | None:
+    """Processes that run the NLP when ``WIRESTREAM_NLP_PROCESSES`` > 0, each with its own
+    spaCy pipeline; None means the NLP runs in a thread of the worker process."""
+    if settings.nlp_processes < 1:
+        return None
+    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+    return ProcessPoolExecutor(settings.nlp_processes, mp_context=context, initializer=get_nlp)
+
+
+async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+    """:func:`process_batch` off the event loop: in a thread, or split across the pool's
+    processes. Outputs keep the input order either way."""
+    loop = asyncio.get_running_loop()
+    pool = nlp_pool()
+    if pool is None:
+        return await loop.run_in_executor(None, process_batch, batch)
+    step = -(-len(batch) // settings.nlp_processes)  # contiguous chunks keep key order
+    chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
+    parts = await asyncio.gather(*(loop.run_in_executor(pool, process_batch, c) for c in chunks))
+    return [out for part in parts for out in part]
+
+
 @app.agent(articles_topic)
 async def enrich_articles(stream: Any) -> Any:
     """Enrich batches of raw articles; refused input goes to the dead-letter topic.
@@ -183,9 +208,9 @@ async def enrich_articles(stream: Any) -> Any:
     """
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, get_nlp)
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_wait):
-        batch = [received(e) for e in events]
-        outputs = await loop.run_in_executor(None, process_batch, batch)
+    size = settings.batch_size * max(1, settings.nlp_processes)
+    async for events in stream.take_events(size, within=settings.batch_wait):
+        outputs = await run_nlp([received(e) for e in events])
         pending = [
             await _OUTPUTS[topic].send(key=key, value=value) for topic, key, value in outputs
         ]

@@ -107,7 +107,7 @@ def load_corpus(path: Path, count: int, tag: str) -> list[dict[str, str]]:
     """
     usable: list[dict[str, str]] = []
     with path.open("rb") as lines:
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             if len(usable) >= count:
                 break
             if not line.strip():
@@ -117,7 +117,7 @@ def load_corpus(path: Path, count: int, tag: str) -> list[dict[str, str]]:
             if not body.strip():
                 continue
             article = {
-                "id": str(record["id"]),
+                "id": str(record.get("id", number)),
                 "headline": record.get("headline") or record.get("title") or "",
                 "body": body,
                 "language": "en",
@@ -483,20 +483,32 @@ async def measure(
     partitions: int,
     rate: float | None,
     fresh_broker: bool,
-    cpu_pids: dict[str, list[int]],
+    cpu_roots: dict[str, list[int]],
 ) -> Measured:
-    """Warm up every partition, publish ``articles`` and read the outputs back."""
-    outputs = [t for t in all_topics(settings) if t != ARTICLES]
-    consumer = AIOKafkaConsumer(
-        *outputs,
-        **kafka_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if fresh_broker else "latest",
-    )
+    """Warm up every partition, publish ``articles`` and read the outputs back.
+
+    ``cpu_roots`` names processes whose CPU time (with their descendants) is reported.
+    """
+    consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None, enable_auto_commit=False)
     producer = AIOKafkaProducer(**producer_options(settings))
     await consumer.start()
     await producer.start()
+    # Read every output partition from its start (a fresh broker) or from its current end
+    # (a shared one), with the positions fixed now, before anything is published.
+    await consumer.topics()
+    tps = [
+        TopicPartition(topic, p)
+        for topic in all_topics(settings)
+        if topic != ARTICLES
+        for p in consumer.partitions_for_topic(topic) or ()
+    ]
+    consumer.assign(tps)
+    if fresh_broker:
+        await consumer.seek_to_beginning(*tps)
+    else:
+        await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
     collector = Collector(consumer)
     reader = asyncio.create_task(collector.run())
     try:
@@ -513,6 +525,11 @@ async def measure(
         if collector.waiting:
             raise RuntimeError(f"warm-up articles not enriched after {WARMUP_TIMEOUT:g} s")
 
+        # Taken after the warm-up, so a pool a worker starts on its first batch is included.
+        cpu_pids = {
+            name: [pid for root in roots for pid in process_tree(root)]
+            for name, roots in cpu_roots.items()
+        }
         cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_pids.items()}
         bench_before = sum(os.times()[:2])
         ids = [a["id"] for a in articles]
@@ -685,11 +702,11 @@ def run_pipeline(
         started = start_workers(workers, env, workdir)
         settled = wait_until_settled(started, partitions)
         startup_s = time.monotonic() - clock
-        cpu_pids = {"workers": [p for w in started for p in process_tree(w.process.pid)]}
+        cpu_roots = {"workers": [w.process.pid for w in started]}
         if broker is not None and broker.pid is not None:
-            cpu_pids["broker"] = [broker.pid]
+            cpu_roots["broker"] = [broker.pid]
         measured = asyncio.run(
-            measure(settings, articles, partitions, rate, broker is not None, cpu_pids)
+            measure(settings, articles, partitions, rate, broker is not None, cpu_roots)
         )
         trees = [process_tree(w.process.pid) for w in started]
         rss_mb = max(sum(peak_rss_mb(pid) for pid in tree) for tree in trees)
@@ -875,7 +892,9 @@ async def count_keys(settings: Settings, prefix: str, expected: int) -> int:
         while len(seen) < expected and time.monotonic() - idle_since < 10:
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for messages in batches.values():
-                seen.update(m.key for m in messages if m.key.startswith(prefix.encode()))
+                seen.update(
+                    m.key for m in messages if (m.key or b"").startswith(prefix.encode())
+                )
                 idle_since = time.monotonic()
     finally:
         await consumer.stop()
@@ -971,6 +990,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         p.error("--articles must be at least 1")
     if any(k < 1 for k in args.workers):
         p.error("--workers must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        p.error("--rate must be above 0")
+    if args.batch_size is not None and args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
     return args
 
 

@@ -48,13 +48,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     asyncio.run(ensure_topics(settings))
-    from faust import Worker
-
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     import agents.route  # noqa: F401  (registers route_articles)
     from streams.app import app
+    from streams.worker import Worker
 
-    worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = Worker(
+        app, loglevel=settings.log_level, quiet=True, shutdown_timeout=settings.shutdown_timeout
+    )
     worker.execute_from_commandline()
     return 0
 

@@ -33,9 +33,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".wirestream"), description="Faust data directory.")
     batch_size: int = Field(16, ge=1, description="Articles per NLP batch.")
     batch_wait: float = Field(0.2, gt=0, description="Seconds to wait to fill a batch.")
+    fetch_max_wait: float = Field(
+        0.1, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
+    )
+    nlp_processes: int = Field(
+        0, ge=0, description="Processes running the NLP per worker (0: a thread in the worker)."
+    )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
-    session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout (s).")
+    session_timeout: float = Field(
+        6.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."
+    )
+    shutdown_timeout: float = Field(
+        8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
+    )
     broker_port: int = Field(9092, description="Port of the embedded broker (`wirestream broker`).")
     security_protocol: str = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."

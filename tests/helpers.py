@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,3 +84,74 @@ async def read_topics(
 def read(servers: list[str], topics: Iterable[str], **kwargs: Any) -> list[Record]:
     """Synchronous :func:`read_topics`."""
     return asyncio.run(read_topics(servers, list(topics), **kwargs))
+
+
+@dataclass
+class WorkerProcess:
+    """A ``wirestream worker`` subprocess with its log file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90.0, after: int = 0) -> None:
+        """Wait for the worker's n-th "Ready" (``after`` = how many there were before)."""
+        deadline = time.monotonic() + timeout
+        while self.log_text().count("[^Worker]: Ready") <= after:
+            if not self.alive():
+                raise RuntimeError(f"worker exited early:\n{self.log_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"worker not ready after {timeout} s:\n{self.log_text()[-3000:]}"
+                )
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> float:
+        """SIGTERM and wait; returns the seconds it took to exit."""
+        start = time.monotonic()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return time.monotonic() - start
+
+
+def start_worker(env: dict[str, str], log: Path, *, ready: bool = True) -> WorkerProcess:
+    """Start ``python -m streams.cli worker`` with ``env``, logging to ``log`` (appended)."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    worker = WorkerProcess(process, log)
+    if ready:
+        worker.wait_ready()
+    return worker
+
+
+def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for CLI and worker subprocesses pointed at ``broker_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESTREAM_")}
+    env.update(
+        WIRESTREAM_BROKER=broker_url,
+        WIRESTREAM_DATA_DIR=str(data_dir),
+        WIRESTREAM_WEB_PORT=str(free_port()),
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env

@@ -4,7 +4,9 @@ import asyncio
 
 import jsonschema
 import orjson
+import pytest
 
+from agents import enrich as enrich_module
 from agents.enrich import Received, decode, enrich_articles, process_batch
 from agents.routing import ENRICHED
 from schemas.records import json_schema
@@ -74,3 +76,45 @@ def test_agent_sends_outputs_for_every_input(sent: Sent) -> None:
     assert by_key[b"binary"][1]["reason"]["code"] == "invalid_utf8"
     assert by_key[b"binary"][1]["payload_encoding"] == "base64"
     assert by_key[b"typed"][1]["reason"]["code"] == "wrong_type"
+
+
+def test_process_pool_gives_the_same_outputs_in_the_same_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WIRESTREAM_NLP_PROCESSES=2 splits a batch across two processes; the outputs must be
+    those of the in-thread path, in the same order."""
+    batch = [message(SEED_ARTICLE, b"seed-0", 0), message(b"{", b"bad", 1)] + [
+        message(
+            orjson.dumps(
+                {
+                    "id": f"n{i}",
+                    "headline": f"Storm hits coast {i}",
+                    "body": "Heavy rain flooded roads in Lisbon.",
+                }
+            ),
+            f"n{i}".encode(),
+            i,
+        )
+        for i in range(2, 7)
+    ]
+
+    def comparable(outputs: list) -> list:
+        return [
+            (t, k, {**orjson.loads(v), "enriched_at": None, "dead_lettered_at": None})
+            for t, k, v in outputs
+        ]
+
+    in_thread = asyncio.run(enrich_module.run_nlp(batch))
+    monkeypatch.setattr(
+        enrich_module, "settings", enrich_module.settings.model_copy(update={"nlp_processes": 2})
+    )
+    enrich_module.nlp_pool.cache_clear()
+    try:
+        pooled = asyncio.run(enrich_module.run_nlp(batch))
+    finally:
+        pool = enrich_module.nlp_pool()
+        assert pool is not None
+        pool.shutdown()
+        enrich_module.nlp_pool.cache_clear()
+    assert comparable(pooled) == comparable(in_thread)
+    assert len(pooled) == 7

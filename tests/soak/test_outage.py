@@ -1,0 +1,97 @@
+"""Broker outages: the worker survives 30 s without a broker and resumes when it is back;
+a worker told to stop while the broker is down still exits within 10 s; publishing
+to a broker that is down fails with a clear message after its retry window."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from agents.routing import ENRICHED
+from streams.broker import EmbeddedBroker
+from streams.settings import Settings
+from streams.topics import ARTICLES, ensure_topics
+from tests.helpers import ROOT, free_port, read, start_worker, worker_env
+
+pytestmark = pytest.mark.soak
+
+OUTAGE_S = 30
+
+
+async def publish(servers: list[str], ids: list[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+    await producer.start()
+    try:
+        for i in ids:
+            body = f"Union leaders in Oslo called a strike over pay on Monday, item {i}."
+            value = orjson.dumps({"id": i, "headline": f"Dock strike {i}", "body": body})
+            await producer.send_and_wait(ARTICLES, value, key=i.encode())
+    finally:
+        await producer.stop()
+
+
+def enriched_ids(servers: list[str], ids: list[str]) -> set[str]:
+    wanted = set(ids)
+    records = read(servers, [ENRICHED], timeout=90, until=lambda rs: wanted <= {r.key for r in rs})
+    return wanted & {r.key for r in records}
+
+
+def test_worker_rides_out_a_broker_outage_and_stops_quickly_during_one(tmp_path: Path) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    servers = [f"127.0.0.1:{port}"]
+    settings = Settings(broker=broker.url)
+    asyncio.run(ensure_topics(settings))
+    env = worker_env(broker.url, tmp_path / "a")
+    survivor = start_worker(env, tmp_path / "survivor.log")
+    quitter = start_worker(
+        {**env, "WIRESTREAM_WEB_PORT": str(free_port())}, tmp_path / "quitter.log"
+    )
+    before = [f"pre-{i}" for i in range(20)]
+    asyncio.run(publish(servers, before))
+    assert enriched_ids(servers, before) == set(before)
+
+    broker.stop()
+    time.sleep(3)
+    stop_s = quitter.stop(timeout=30)
+    assert stop_s <= 10, f"SIGTERM with the broker down took {stop_s:.1f} s"
+    time.sleep(OUTAGE_S - 3)
+    assert survivor.alive()
+
+    # The embedded broker keeps nothing: it comes back empty, like a fresh cluster.
+    broker = EmbeddedBroker(port=port).start()
+    try:
+        asyncio.run(ensure_topics(settings))
+        after = [f"post-{i}" for i in range(20)]
+        asyncio.run(publish(servers, after))
+        assert enriched_ids(servers, after) == set(after)
+        assert survivor.alive()
+        assert survivor.log_text().count("[^Worker]: Ready") == 1
+    finally:
+        survivor.stop()
+        broker.stop()
+
+
+def test_publish_to_a_broker_that_is_down_fails_clearly(tmp_path: Path) -> None:
+    article = tmp_path / "a.json"
+    article.write_text('{"headline": "h", "body": "b"}')
+    env = worker_env(f"kafka://127.0.0.1:{free_port()}", tmp_path)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "publish", str(article)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "not reachable" in result.stderr
+    assert time.monotonic() - started < 60
