@@ -139,6 +139,8 @@ def test_directory_recursion_is_sorted_and_skips_hidden(tmp_path: Path) -> None:
         ("nohead.json", json.dumps(art("  ")), r"empty_field"),
         ("ctl.txt", "Head\x01line\nbody\n", r"control_characters"),
         ("notes.csv", "a,b\n", r"unsupported file type '\.csv'"),
+        ("deep.json", "[" * 3000 + "]" * 3000, r"deep\.json: invalid_json"),
+        ("binary.jsonl", bytes(range(256)) * 4, r"binary\.jsonl: not valid UTF-8"),
     ],
 )
 def test_bad_files_raise_file_error(
