@@ -1,8 +1,9 @@
 """Faust records for the input article and the enriched output.
 
 The JSON Schema files beside this module (``article.v1.json``,
-``enriched-article.v1.json``) are the same contracts in a language-neutral form;
-tests validate real pipeline output against them.
+``enriched-article.v2.json``, ``deadletter.v1.json``) are the same contracts in a
+language-neutral form; tests validate real pipeline output against them.
+``enriched-article.v1.json`` stays for consumers written against version 1.
 """
 
 from __future__ import annotations
