@@ -5,6 +5,8 @@ COPY streams streams
 COPY agents agents
 COPY schemas schemas
 COPY seeds seeds
-RUN pip install --no-cache-dir .
+COPY models models
+# Editable install: the trained models are read from /app/models.
+RUN pip install --no-cache-dir -e .
 ENV WIRESTREAM_DATA_DIR=/tmp/wirestream
 CMD ["wirestream", "worker"]

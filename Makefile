@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak check lint typecheck install clean
+.PHONY: run test soak train quality throughput check lint typecheck install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)); set PYTHON=..."; exit 1; }
@@ -26,8 +26,23 @@ test: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak tests/soak -s --timeout 900
 
+# Retrain the committed models from ../shared/data (NER about 15 min on one core).
+DATA ?= ../shared/data
+train: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.ner.train --data $(DATA)
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.sentiment.train --data $(DATA)/newsmtsc
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.topics.train --data $(DATA)
+
+quality: $(STAMP)
+	mkdir -p bench/results
+	$(BIN)/python -m bench.quality --json bench/results/quality.json all --data $(DATA)
+
+throughput: $(STAMP)
+	mkdir -p bench/results
+	$(BIN)/python bench/throughput.py --articles 2000 --workers 1 2 --json bench/results/throughput.json
+
 check: $(STAMP)
-	$(BIN)/ruff check streams agents schemas tests bench
+	$(BIN)/ruff check streams agents schemas tests bench training
 	$(BIN)/mypy
 
 lint: check

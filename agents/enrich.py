@@ -111,6 +111,7 @@ def pipeline_info(nlp: Language) -> dict[str, str]:
         "wirestream": __version__,
         "model": wsnlp.MODEL_NAME,
         "model_version": wsnlp.MODEL_VERSION,
+        "ner_model": wsnlp.NER_MODEL,
         "taxonomy": wsnlp.TAXONOMY_VERSION,
     }
 

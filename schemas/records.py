@@ -53,10 +53,10 @@ class Sentiment(TypedDict):
 
 class Event(TypedDict):
     tag: str
-    cameo: str
+    cameo: str | None  # None for news tags with no CAMEO code (election, earthquake...)
     name: str
-    quad_class: int
-    goldstein: float
+    quad_class: int | None
+    goldstein: float | None
     iptc: str
     trigger: str
     trigger_span: list[int]

@@ -9,18 +9,27 @@ Pure functions, no streaming runtime (nothing here imports Faust or Kafka)::
 from __future__ import annotations
 
 from agents.nlp.events import load_taxonomy
-from agents.nlp.model import model_meta
-from agents.nlp.pipeline import DEFAULT_MODEL, analyse, build_nlp
+from agents.nlp.model import model_meta, saved_model_meta
+from agents.nlp.pipeline import DEFAULT_MODEL, NER_MODEL_PATH, analyse, build_nlp
 from agents.nlp.types import Analysis, Entity, Event, NlpInput, Sentiment, Topic
 
 MODEL_NAME: str
 MODEL_VERSION: str
 MODEL_NAME, MODEL_VERSION = model_meta(DEFAULT_MODEL)
+#: The NER that produced the entities (it replaces the base model's own ``ner``).
+NER_MODEL_NAME: str
+NER_MODEL_VERSION: str
+NER_MODEL_NAME, NER_MODEL_VERSION = saved_model_meta(NER_MODEL_PATH)
+#: "wirestream-ner-conll 1.0.0", for the ``pipeline`` field of enriched records.
+NER_MODEL: str = f"{NER_MODEL_NAME} {NER_MODEL_VERSION}"
 TAXONOMY_VERSION: str = load_taxonomy().version
 
 __all__ = [
     "MODEL_NAME",
     "MODEL_VERSION",
+    "NER_MODEL",
+    "NER_MODEL_NAME",
+    "NER_MODEL_VERSION",
     "TAXONOMY_VERSION",
     "Analysis",
     "Entity",

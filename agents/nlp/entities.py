@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pycountry
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span, Token
 
 from agents.nlp.data import load_toml
 from agents.nlp.extensions import register
@@ -45,7 +45,8 @@ PLACE_LABELS = frozenset({"GPE", "LOC"})
 _QUOTES = "\"'“”‘’«»„‟`´"
 _POSSESSIVES = ("'s", "’s", "'S", "’S")
 _ARTICLES = frozenset({"the", "a", "an"})
-_BREAKS = re.compile(r"[\n()]")
+#: Where a name ends: a line break or any bracket ("World Health Organization (WHO)").
+_BREAKS = re.compile(r"[\n()\[\]{}]")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
 
@@ -187,9 +188,9 @@ def clean_mention(text: str, start: int, label: str, tables: AliasTables) -> Men
 
 
 def split_pieces(text: str, start: int) -> Iterable[tuple[str, int]]:
-    """The pieces of a span's text between line breaks and parentheses, with their
+    """The pieces of a span's text between line breaks and brackets, with their
     offsets: a name never runs across a line, and "World Health Organization (WHO"
-    gives the name and the acronym."""
+    gives the name and the acronym (so no name holds a bracket, balanced or not)."""
     offset = start
     for piece in _BREAKS.split(text):
         if piece.strip():
@@ -303,25 +304,133 @@ def vote_label(group: Sequence[Mention]) -> str:
     return longest.label
 
 
+def sentence_initial(token: Token) -> bool:
+    """Whether only punctuation or space stands between the sentence start and ``token``
+    (its capital letter then says nothing about it being a name)."""
+    i = token.i
+    while not token.doc[i].is_sent_start:
+        i -= 1
+        previous = token.doc[i]
+        if not (previous.is_punct or previous.is_space or previous.is_quote):
+            return False
+    return True
+
+
+def capitalised_inside(doc: Doc) -> set[str]:
+    """Title-case words that also appear inside a sentence (where a capital marks a name)."""
+    return {t.text for t in doc if t.text[:1].isupper() and not sentence_initial(t)}
+
+
+def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: AliasTables) -> bool:
+    """A one-word, sentence-initial, title-case entity followed by a lower-case word or a
+    comma (not "Essex 320": a table row), whose
+    word is an ordinary English word (the lemmatizer's word list) that the article never
+    capitalises inside a sentence and no alias table knows: "Terrorism is ...",
+    "Landslides blocked ..." are not names."""
+    if len(ent) != 1 or not words:
+        return False
+    text = ent.text
+    if not (text.istitle() and text.isalpha()) or text in inside:
+        return False
+    following = ent.doc[ent.end] if ent.end < len(ent.doc) else None
+    if following is None or not (following.is_lower or following.text == ","):
+        return False
+    if not sentence_initial(ent[0]):
+        return False
+    key = text.casefold()
+    if key in tables.organisations or text in tables.organisations:
+        return False
+    if any(tables.country_of(text, label) for label in ("GPE", "NORP")) or key in tables.places:
+        return False
+    forms = {key, key.removesuffix("s"), key.removesuffix("es")}
+    if key.endswith("ies"):
+        forms.add(key[:-3] + "y")
+    return bool(forms & words)
+
+
+#: Lower-case words found inside names ("Bank of England", "Group on Vaccine Provision").
+_JOINING_WORDS = frozenset({"of", "on", "for", "and", "the", "de", "du", "la", "le", "van", "von"})
+
+
+def joined_spans(ents: Sequence[Span]) -> list[tuple[str, int, str]]:
+    """(text, start char, label) of the entities, with a name the NER cut in two at a
+    joining word put back together ("International Coordinating Group on" + "Vaccine
+    Provision", same label, next token) and a joining word left dangling at the end of a
+    span dropped."""
+    out: list[tuple[str, int, str]] = []
+    previous: Span | None = None
+    for ent in ents:
+        if (
+            previous is not None
+            and previous.label_ == ent.label_
+            and previous.end == ent.start
+            and previous[-1].text in _JOINING_WORDS
+            and out
+        ):
+            start = previous.start_char
+            out[-1] = (ent.doc.text[start : ent.end_char], start, ent.label_)
+        else:
+            out.append((ent.text, ent.start_char, ent.label_))
+        previous = ent
+    fixed: list[tuple[str, int, str]] = []
+    for text, start, label in out:
+        head, _, last = text.rpartition(" ")
+        if head and last in _JOINING_WORDS:
+            text = head
+        fixed.append((text, start, label))
+    return fixed
+
+
 def extract_entities(
-    doc: Doc, tables: AliasTables, labels: frozenset[str], headline_chars: int
+    doc: Doc,
+    tables: AliasTables,
+    labels: frozenset[str],
+    headline_chars: int,
+    words: frozenset[str] = frozenset(),
 ) -> tuple[list[Entity], list[MentionRef]]:
-    """The whole entity step on a processed Doc."""
-    spans = ((ent.text, ent.start_char, ent.label_) for ent in doc.ents)
-    mentions = mentions_from_spans(spans, tables, labels)
+    """The whole entity step on a processed Doc (``words``: ordinary English words, for
+    dropping capitalised sentence-initial common words the NER took for names)."""
+    ents: Sequence[Span] = doc.ents
+    if words:
+        inside = capitalised_inside(doc)
+        ents = [e for e in ents if not is_common_word(e, words, inside, tables)]
+    mentions = mentions_from_spans(joined_spans(ents), tables, labels)
     mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
     return group_mentions(mentions, headline_chars, tables)
+
+
+def lemmatizer_words(nlp: Language) -> frozenset[str]:
+    """The lower-case English words the pipeline's rule lemmatizer knows (its
+    ``lemma_index`` table, WordNet's lemmas); empty when there is no such table."""
+    if "lemmatizer" not in nlp.component_names:
+        return frozenset()
+    lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+    if lookups is None or not lookups.has_table("lemma_index"):
+        return frozenset()
+    index = lookups.get_table("lemma_index")
+    return frozenset(w for pos in index.values() for w in pos)
 
 
 class EntityComponent:
     """spaCy component: ``doc._.ws_entities`` and ``doc._.ws_mentions``."""
 
-    def __init__(self, aliases: str, labels: Sequence[str]) -> None:
+    def __init__(self, nlp: Language, aliases: str, labels: Sequence[str]) -> None:
+        self.nlp = nlp
         self.tables = load_aliases(aliases)
         self.labels = frozenset(labels)
+        self._words: frozenset[str] | None = None
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Read from the lemmatizer on first use (its tables load after this is built)."""
+        if self._words is None:
+            self._words = lemmatizer_words(self.nlp)
+        return self._words
 
     def __call__(self, doc: Doc) -> Doc:
-        entities, refs = extract_entities(doc, self.tables, self.labels, doc._.ws_headline_chars)
+        entities, refs = extract_entities(
+            doc, self.tables, self.labels, doc._.ws_headline_chars, self.words
+        )
         doc._.ws_entities = entities
         doc._.ws_mentions = refs
         return doc
@@ -334,4 +443,4 @@ class EntityComponent:
     assigns=["doc._.ws_entities", "doc._.ws_mentions"],
 )
 def make_entities(nlp: Language, name: str, aliases: str, labels: list[str]) -> EntityComponent:
-    return EntityComponent(aliases, labels)
+    return EntityComponent(nlp, aliases, labels)

@@ -1,7 +1,8 @@
 """Event tags: taxonomy triggers (``taxonomy.toml``) matched on lemmas, per sentence.
 
 ``wirestream_events`` (after ``wirestream_entities``) puts events on ``doc._.ws_events``
-and their unique tags on ``doc._.ws_tags``.
+and their unique tags on ``doc._.ws_tags``. :func:`classify_acled` turns a text's events
+into one ACLED / CASE 2021 event type (measured by ``bench/events_eval.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ ACTOR_LABELS = ("PERSON", "ORG", "GPE", "NORP")
 COUNTRY_ACTOR_LABELS = frozenset({"GPE", "NORP"})
 #: A trigger followed by one of these is passive ("attacked by X"): X is the actor.
 PASSIVE_AGENT = frozenset({"by"})
+#: A place after one of these words is where the event happened, not a party to it
+#: ("talks for a truce in Libya").
+LOCATIVE = frozenset({"in", "at", "near", "inside", "outside", "across", "throughout"})
+#: Text between two coordinated actors ("Turkey, Russia to continue talks").
+COORDINATORS = frozenset({",", "and", "&", ", and"})
+#: The end of a quotation: what follows ("...," Cavusoglu told) is its speaker.
+CLOSING_QUOTES = ("\u201d", '"')
+#: A sentence with no named actor but one of these lemmas ("the two ministers signed",
+#: "both sides agreed") is about the article's two main country actors.
+PAIR_WORDS = frozenset({"two", "both"})
 
 
 class TaxonomyError(ValueError):
@@ -44,21 +55,28 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Tag:
+    """One event tag. News tags with no CAMEO code of their own (elections, disasters,
+    markets...) have ``cameo``, ``quad_class`` and ``goldstein`` all ``None``."""
+
     slug: str
-    cameo: str
+    cameo: str | None
     name: str
-    quad_class: int
-    goldstein: float
+    quad_class: int | None
+    goldstein: float | None
     iptc: str
     acled: tuple[str, ...]
     triggers: tuple[Trigger, ...]
-    cameo_exact: bool = True
 
 
 @dataclass(frozen=True)
 class Taxonomy:
     version: str
     tags: dict[str, Tag]
+    #: Every ACLED / CASE 2021 event type a tag may name.
+    acled_types: tuple[str, ...] = ()
+    #: Slugs of the tags that have ACLED types, most specific first: a text with events of
+    #: several such tags gets the type of the first one (``classify_acled``).
+    acled_order: tuple[str, ...] = ()
 
 
 def _words(value: str) -> tuple[str, ...]:
@@ -96,12 +114,22 @@ def parse_trigger(spec: Any, where: str) -> Trigger:
     )
 
 
+TAG_KEYS = frozenset({"cameo", "name", "quad_class", "goldstein", "iptc", "acled", "triggers"})
+CAMEO_KEYS = ("cameo", "quad_class", "goldstein")
+
+
 def parse_tag(slug: str, spec: dict[str, Any]) -> Tag:
     where = f"tag.{slug}"
+    unknown = set(spec) - TAG_KEYS
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown keys {sorted(unknown)}")
+    coded = [k for k in CAMEO_KEYS if k in spec]
+    if coded and len(coded) != len(CAMEO_KEYS):
+        raise TaxonomyError(f"{where}: give all of {CAMEO_KEYS} or none of them")
     try:
-        cameo = str(spec["cameo"])
-        quad_class = int(spec["quad_class"])
-        goldstein = float(spec["goldstein"])
+        cameo = str(spec["cameo"]) if coded else None
+        quad_class = int(spec["quad_class"]) if coded else None
+        goldstein = float(spec["goldstein"]) if coded else None
         tag = Tag(
             slug=slug,
             cameo=cameo,
@@ -113,15 +141,16 @@ def parse_tag(slug: str, spec: dict[str, Any]) -> Tag:
             triggers=tuple(
                 parse_trigger(t, f"{where}.triggers[{i}]") for i, t in enumerate(spec["triggers"])
             ),
-            cameo_exact=bool(spec.get("cameo_exact", True)),
         )
     except KeyError as exc:
         raise TaxonomyError(f"{where}: missing {exc.args[0]!r}") from exc
-    if not (cameo.isdigit() and 3 <= len(cameo) <= 4 and 1 <= int(cameo[:2]) <= 20):
+    if cameo is not None and not (
+        cameo.isdigit() and 3 <= len(cameo) <= 4 and 1 <= int(cameo[:2]) <= 20
+    ):
         raise TaxonomyError(f"{where}: bad CAMEO code {cameo!r}")
-    if quad_class not in (1, 2, 3, 4):
+    if quad_class is not None and quad_class not in (1, 2, 3, 4):
         raise TaxonomyError(f"{where}: quad_class must be 1-4")
-    if not -10.0 <= goldstein <= 10.0:
+    if goldstein is not None and not -10.0 <= goldstein <= 10.0:
         raise TaxonomyError(f"{where}: goldstein must be in [-10, 10]")
     if not tag.triggers:
         raise TaxonomyError(f"{where}: no triggers")
@@ -135,7 +164,44 @@ def load_taxonomy(name: str = "taxonomy.toml") -> Taxonomy:
     if "version" not in data:
         raise TaxonomyError(f"{name}: missing top-level 'version'")
     tags = {slug: parse_tag(slug, spec) for slug, spec in data.get("tag", {}).items()}
-    return Taxonomy(version=str(data["version"]), tags=tags)
+    types = _strings(data.get("acled_types", []), f"{name}: acled_types")
+    order = _strings(data.get("acled_order", []), f"{name}: acled_order")
+    for slug, tag in tags.items():
+        unlisted = set(tag.acled) - set(types)
+        if unlisted:
+            raise TaxonomyError(f"tag.{slug}: acled types not in 'acled_types': {sorted(unlisted)}")
+        if tag.acled and slug not in order:
+            raise TaxonomyError(f"tag.{slug}: has acled types but is not in 'acled_order'")
+    unknown = [slug for slug in order if slug not in tags or not tags[slug].acled]
+    if unknown:
+        raise TaxonomyError(f"{name}: acled_order names tags without acled types: {unknown}")
+    return Taxonomy(version=str(data["version"]), tags=tags, acled_types=types, acled_order=order)
+
+
+def _strings(values: Any, where: str) -> tuple[str, ...]:
+    """A list of distinct strings."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TaxonomyError(f"{where}: expected a list of strings")
+    if len(set(values)) != len(values):
+        raise TaxonomyError(f"{where}: repeated entries")
+    return tuple(values)
+
+
+def classify_acled(events: Sequence[Event], taxonomy: Taxonomy) -> str | None:
+    """One ACLED / CASE type for a text from its events: the first ``acled`` type of the
+    event whose tag comes first in ``taxonomy.acled_order`` (ties: the earliest event);
+    ``None`` when no event has one."""
+    rank = {slug: i for i, slug in enumerate(taxonomy.acled_order)}
+    best: tuple[int, int] | None = None
+    choice: str | None = None
+    for position, event in enumerate(events):
+        tag = taxonomy.tags.get(event["tag"])
+        if tag is None or not tag.acled:
+            continue
+        key = (rank.get(tag.slug, len(rank)), position)
+        if best is None or key < best:
+            best, choice = key, tag.acled[0]
+    return choice
 
 
 def _variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -168,6 +234,12 @@ def _actor(ref: MentionRef) -> str:
     return ref.canonical
 
 
+def _word_before(text: str, start: int) -> str:
+    """The lower-cased word just before character ``start``."""
+    words = text[max(0, start - 16) : start].split()
+    return words[-1].casefold() if words else ""
+
+
 def find_actors(
     refs: Sequence[MentionRef],
     sent: Span,
@@ -177,19 +249,52 @@ def find_actors(
     passive: bool,
 ) -> tuple[str | None, str | None]:
     """Nearest relevant entity before the trigger (actor1) and after it (actor2) in the
-    sentence; swapped for a passive trigger ("attack by X": X is actor1)."""
-    before: MentionRef | None = None
+    sentence; swapped for a passive trigger ("attack by X": X is actor1).
+
+    A place right after "in", "at", "near"... is the event's location, not an actor, and
+    nothing after the end of a quotation is (that is its speaker). With
+    no actor after the trigger, two coordinated actors before it ("Turkey, Russia to
+    continue talks", "Turkey and Iran signed") are actor1 and actor2.
+    """
+    text = sent.text  # (cheap: Doc.text would rebuild the whole document's text)
+    base = sent.start_char
+    befores: list[MentionRef] = []
     after: MentionRef | None = None
     for ref in refs:
         if ref.label not in labels or ref.start < sent.start_char or ref.end > sent.end_char:
             continue
+        if ref.label == "GPE" and _word_before(text, ref.start - base) in LOCATIVE:
+            continue
         if ref.end <= start:
-            before = ref  # refs are in text order: the last one wins
+            befores.append(ref)  # refs are in text order
         elif ref.start >= end and after is None:
+            if any(q in text[end - base : ref.start - base] for q in CLOSING_QUOTES):
+                break  # past the end of a quotation: the speaker, not a party
             after = ref
+    before = befores[-1] if befores else None
     first = _actor(before) if before else None
     second = _actor(after) if after else None
-    return (second, first) if passive and second is not None else (first, second)
+    if passive and second is not None:
+        return second, first
+    if second is None and len(befores) >= 2:
+        x, y = befores[-2], befores[-1]
+        joined = text[x.end - base : y.start - base].strip().casefold() in COORDINATORS
+        if joined and _actor(x) != _actor(y):
+            return _actor(x), _actor(y)
+    return first, second
+
+
+def main_pair(refs: Sequence[MentionRef], labels: frozenset[str]) -> tuple[str, str] | None:
+    """The two country actors mentioned most in the article (ties: first mentioned first),
+    or ``None`` when there are fewer than two."""
+    counts: dict[str, int] = {}
+    for ref in refs:
+        if ref.label in labels and ref.label in COUNTRY_ACTOR_LABELS and ref.country:
+            counts[ref.country] = counts.get(ref.country, 0) + 1
+    if len(counts) < 2:
+        return None
+    first, second = sorted(counts, key=lambda c: -counts[c])[:2]  # stable: text order
+    return first, second
 
 
 def extract_events(
@@ -208,6 +313,8 @@ def extract_events(
     for i, sent in enumerate(sents):
         for k in range(sent.start, sent.end):
             sent_of[k] = i
+    pair: tuple[str, str] | None = None
+    pair_known = False  # main_pair() is worked out once, when first needed
     lemma_sets: dict[int, frozenset[str]] = {}
     seen: set[tuple[str, int]] = set()
     events: list[Event] = []
@@ -233,6 +340,11 @@ def extract_events(
         actor1, actor2 = find_actors(
             refs, sent, span.start_char, span.end_char, actor_labels, passive
         )
+        if actor1 is None and actor2 is None and any(t.lower_ in PAIR_WORDS for t in sent):
+            if not pair_known:
+                pair, pair_known = main_pair(refs, actor_labels), True
+            if pair is not None:
+                actor1, actor2 = pair
         events.append(
             Event(
                 tag=tag.slug,

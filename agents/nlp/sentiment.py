@@ -1,23 +1,44 @@
-"""Document sentiment: VADER per sentence, averaged by sentence length.
+"""Document sentiment (VADER) and sentiment towards each PERSON/ORG/GPE entity.
 
-``wirestream_sentiment`` puts ``{"compound", "label"}`` on ``doc._.ws_sentiment``.
+``wirestream_sentiment`` (after ``wirestream_entities``) puts ``{"compound", "label"}`` on
+``doc._.ws_sentiment``: VADER per sentence, averaged by sentence length. It also sets
+``"sentiment"`` on every entity in ``doc._.ws_entities``: for PERSON, ORG and GPE the
+target-dependent sentiment of its mentions (a linear model over the words around each
+mention and VADER lexicon scores, trained on NewsMTSC by ``training/sentiment/train.py``
+and loaded from ``models/sentiment/``), for other labels ``None``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 from agents.nlp.extensions import register
-from agents.nlp.types import Sentiment, SentimentLabel
+from agents.nlp.linear import Features, LinearModel
+from agents.nlp.types import Entity, EntitySentiment, Sentiment, SentimentLabel
 
 register()
 
 NEUTRAL: Sentiment = {"compound": 0.0, "label": "neutral"}
+#: The committed target sentiment model (see training/sentiment/).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "sentiment"
+#: Entity labels that get a target sentiment; the others get ``None``.
+TARGET_LABELS = frozenset({"PERSON", "ORG", "GPE"})
+TARGET_CLASSES: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
+#: Placeholder token for the target mention in the feature names.
+TARGET_TOKEN = "<t>"  # noqa: S105 (not a password)
+_NEGATIONS = frozenset(NEGATE) | {"not", "no", "never", "n't", "without", "nor"}
+_QUOTES = frozenset({'"', "“", "”", "''", "``"})
+_REPORTING = frozenset(
+    {"said", "says", "say", "told", "tells", "according", "claimed", "claims", "claim",
+     "argued", "argues", "wrote", "writes", "added", "insisted", "accused", "called"}
+)
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +61,172 @@ def label_for(compound: float, negative: float, positive: float) -> SentimentLab
     return "neutral"
 
 
+def _word(text: str) -> str:
+    """The feature form of a token: lower case, digits folded to 0."""
+    lowered = text.lower()
+    return "".join("0" if c.isdigit() else c for c in lowered) if any(
+        c.isdigit() for c in lowered
+    ) else lowered
+
+
+def _region(distance: int) -> str:
+    if distance <= 3:
+        return "near"
+    if distance <= 10:
+        return "mid"
+    return "far"
+
+
+_SUFFIXES = (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("d", ""), ("es", ""), ("s", ""))
+
+
+@lru_cache(maxsize=65536)
+def _valence(word: str) -> float | None:
+    return lexicon_valence(word, analyzer().lexicon)
+
+
+def lexicon_valence(word: str, lexicon: dict[str, float]) -> float | None:
+    """VADER's valence of the word, or of its stem for a regular inflection
+    ("condemning", "slammed")."""
+    valence = lexicon.get(word)
+    if valence is not None or len(word) < 5:
+        return valence
+    for suffix, ending in _SUFFIXES:
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            valence = lexicon.get(stem + ending)
+            if valence is None and ending == "" and len(stem) > 2 and stem[-1] == stem[-2]:
+                valence = lexicon.get(stem[:-1])  # "slammed" → "slam"
+            if valence is not None:
+                return valence
+    return None
+
+
+def target_features(words: Sequence[str], start: int, end: int, compound: float) -> Features:
+    """Features of the target ``words[start:end]`` in its sentence ``words`` (lower-case
+    token texts, no whitespace): the words around it by side and distance, bigrams with
+    the target replaced by a placeholder, VADER lexicon valences by region (negation-
+    flipped), the clause the target is in, quotes, reporting verbs and the sentence's
+    VADER compound."""
+    feats: Features = {"bias": 1.0, "vc": compound}
+    feats["vc=" + ("neg" if compound <= -0.05 else "pos" if compound >= 0.05 else "neu")] = 1.0
+    seq = [*words[:start], TARGET_TOKEN, *words[end:]]
+    t = start  # index of the placeholder in seq
+    for a, b in zip(seq, seq[1:], strict=False):
+        feats["bg:" + a + "_" + b] = 1.0
+    feats["tprev:" + (seq[t - 1] if t > 0 else "<s>")] = 1.0
+    feats["tnext:" + (seq[t + 1] if t + 1 < len(seq) else "</s>")] = 1.0
+    if t + 2 < len(seq):
+        feats["tnext2:" + seq[t + 1] + "_" + seq[t + 2]] = 1.0
+    if t > 1:
+        feats["tprev2:" + seq[t - 2] + "_" + seq[t - 1]] = 1.0
+    quotes_before = sum(1 for w in seq[:t] if w in _QUOTES)
+    if quotes_before % 2 == 1:
+        feats["in_quote"] = 1.0
+    if any(w in _QUOTES for w in seq):
+        feats["has_quote"] = 1.0
+    if t == 0 or (t == 1 and seq[0] in _QUOTES):
+        feats["at_start"] = 1.0
+    clause = True  # still in the target's clause while walking away from it
+    for side, indices in (("L", range(t - 1, -1, -1)), ("R", range(t + 1, len(seq)))):
+        clause = True
+        for i in indices:
+            w = seq[i]
+            distance = abs(i - t)
+            region = _region(distance)
+            if w in {",", ";", ":", "but", "while", "although", "whereas", "-", "—", "–"}:
+                clause = False
+            feats["w:" + w] = 1.0
+            feats[side + region + ":" + w] = 1.0
+            if w in _REPORTING and distance <= 4:
+                feats["rep:" + side] = 1.0
+            valence = _valence(w)
+            if valence is None or w == TARGET_TOKEN:
+                continue
+            if any(seq[j] in _NEGATIONS for j in range(max(0, i - 3), i)):
+                valence *= -0.74
+                feats["negated:" + side] = 1.0
+            v = valence / 4.0
+            for key in (f"lx:{side}{region}", f"lx:{region}", "lx:all"):
+                feats[key] = feats.get(key, 0.0) + v
+            if clause:
+                feats["lx:clause"] = feats.get("lx:clause", 0.0) + v
+                feats["lxw:clause:" + w] = 1.0
+            key = f"lxc:{side}{region}{'+' if v > 0 else '-'}"
+            feats[key] = feats.get(key, 0.0) + 1.0
+    return feats
+
+
+@lru_cache(maxsize=4)
+def load_target_model(directory: str = str(DEFAULT_MODEL_DIR)) -> LinearModel:
+    """The target sentiment model (read once per process)."""
+    model = LinearModel.load(Path(directory))
+    if tuple(model.classes) != TARGET_CLASSES:
+        raise ValueError(f"{directory}: classes {model.classes}, expected {TARGET_CLASSES}")
+    return model
+
+
+def sentiment_from_probabilities(probs: Sequence[float]) -> EntitySentiment:
+    """Label = the most probable class; score = P(positive) - P(negative), in [-1, 1]."""
+    best = max(range(len(TARGET_CLASSES)), key=lambda i: probs[i])
+    score = round(float(probs[2]) - float(probs[0]), 4) + 0.0
+    return EntitySentiment(label=TARGET_CLASSES[best], score=min(1.0, max(-1.0, score)))
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> Language:
+    import spacy
+
+    return spacy.blank("en")
+
+
+def target_sentiment(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    *,
+    nlp: Language | None = None,
+    model: LinearModel | None = None,
+) -> list[EntitySentiment]:
+    """Sentiment towards each target ``text[start:end]``, with ``text`` (one sentence, as in
+    NewsMTSC) as its context. Tokenised with ``nlp``'s tokenizer (default: blank English,
+    the same rules as the pipeline's)."""
+    model = model or load_target_model()
+    doc = (nlp or _tokenizer()).make_doc(text)
+    words, position = sentence_words(doc, 0, len(doc))
+    compound = sentence_compound(text.strip()) if text.strip() else 0.0
+    rows: list[Features] = []
+    for start_char, end_char in spans:
+        first, last = target_tokens(doc, start_char, end_char, position)
+        rows.append(target_features(words, first, last, compound))
+    return [sentiment_from_probabilities(p.tolist()) for p in model.proba_many(rows)]
+
+
+def sentence_words(doc: Doc, start: int, end: int) -> tuple[list[str], dict[int, int]]:
+    """Feature words of ``doc[start:end]`` (whitespace tokens skipped) and, for each kept
+    token index, its position in that list."""
+    words: list[str] = []
+    position: dict[int, int] = {}
+    for token in doc[start:end]:
+        if token.is_space:
+            continue
+        position[token.i] = len(words)
+        words.append(_word(token.text))
+    return words, position
+
+
+def target_tokens(
+    doc: Doc, start_char: int, end_char: int, position: dict[int, int]
+) -> tuple[int, int]:
+    """The word positions [first, last) of the tokens overlapping the character span."""
+    span = doc.char_span(start_char, end_char, alignment_mode="expand")
+    if span is None or len(span) == 0:
+        raise ValueError(f"no tokens at characters {start_char}-{end_char}")
+    kept = [position[t.i] for t in span if t.i in position]
+    if not kept:
+        raise ValueError(f"only whitespace at characters {start_char}-{end_char}")
+    return kept[0], kept[-1] + 1
+
+
 def weighted_compound(scored: Iterable[tuple[float, float]]) -> float:
     """Mean of (compound, weight) pairs weighted by weight, rounded to 4 decimals."""
     total = weight_sum = 0.0
@@ -52,9 +239,16 @@ def weighted_compound(scored: Iterable[tuple[float, float]]) -> float:
 
 
 def doc_sentiment(
-    doc: Doc, headline_chars: int, *, headline_weight: float, negative: float, positive: float
+    doc: Doc,
+    headline_chars: int,
+    *,
+    headline_weight: float,
+    negative: float,
+    positive: float,
+    compounds: dict[int, float] | None = None,
 ) -> Sentiment:
-    """Sentence compounds weighted by sentence length (in words); headline ones count more."""
+    """Sentence compounds weighted by sentence length (in words); headline ones count more.
+    Each sentence's compound is also stored in ``compounds`` (by its first token) if given."""
     scored: list[tuple[float, float]] = []
     for sent in doc.sents:
         words = sum(1 for t in sent if not (t.is_space or t.is_punct))
@@ -62,40 +256,112 @@ def doc_sentiment(
         if not words or not text:
             continue
         weight = words * (headline_weight if sent.start_char < headline_chars else 1.0)
-        scored.append((sentence_compound(text), weight))
+        compound = sentence_compound(text)
+        if compounds is not None:
+            compounds[sent.start] = compound
+        scored.append((compound, weight))
     compound = weighted_compound(scored)
     return {"compound": compound, "label": label_for(compound, negative, positive)}
 
 
-class SentimentComponent:
-    """spaCy component: ``doc._.ws_sentiment``."""
+def mean_sentiment(probabilities: Sequence[Sequence[float]]) -> EntitySentiment:
+    """One entity's sentiment from its mentions' class probabilities (their mean)."""
+    n = len(probabilities)
+    mean = [sum(p[i] for p in probabilities) / n for i in range(len(TARGET_CLASSES))]
+    return sentiment_from_probabilities(mean)
 
-    def __init__(self, headline_weight: float, negative: float, positive: float) -> None:
+
+def entity_sentiments(
+    doc: Doc, entities: Sequence[Entity], compounds: dict[int, float], model: LinearModel
+) -> list[EntitySentiment | None]:
+    """Per entity: the mean over its mentions of the target sentiment in the mention's
+    sentence, for PERSON, ORG and GPE; ``None`` for other labels."""
+    sentences: dict[int, tuple[list[str], dict[int, int], float]] = {}
+    bounds: list[tuple[int, int]] = []  # (start, end) token index of each sentence
+    rows: list[Features] = []
+    owner: list[int] = []
+    for e, entity in enumerate(entities):
+        if entity["label"] not in TARGET_LABELS:
+            continue
+        for start_char, end_char in entity["mentions"]:
+            span = doc.char_span(start_char, end_char, alignment_mode="expand")
+            if span is None or len(span) == 0:
+                continue
+            if not bounds:
+                bounds = [(sent.start, sent.end) for sent in doc.sents]
+            start, end = bounds[bisect_right(bounds, (span.start, len(doc) + 1)) - 1]
+            if start not in sentences:
+                words, position = sentence_words(doc, start, end)
+                compound = compounds.get(start)
+                if compound is None:
+                    text = doc[start:end].text.strip()
+                    compound = sentence_compound(text) if text else 0.0
+                sentences[start] = (words, position, compound)
+            words, position, compound = sentences[start]
+            try:
+                first, last = target_tokens(doc, start_char, end_char, position)
+            except ValueError:
+                continue
+            rows.append(target_features(words, first, last, compound))
+            owner.append(e)
+    per_entity: dict[int, list[list[float]]] = {}
+    for e, probs in zip(owner, model.proba_many(rows), strict=True):
+        per_entity.setdefault(e, []).append(probs.tolist())
+    out: list[EntitySentiment | None] = []
+    for e, entity in enumerate(entities):
+        if entity["label"] not in TARGET_LABELS:
+            out.append(None)
+        elif e in per_entity:
+            out.append(mean_sentiment(per_entity[e]))
+        else:
+            out.append(EntitySentiment(label="neutral", score=0.0))
+    return out
+
+
+class SentimentComponent:
+    """spaCy component: ``doc._.ws_sentiment`` and each entity's ``"sentiment"``."""
+
+    def __init__(
+        self, headline_weight: float, negative: float, positive: float, model: str
+    ) -> None:
         if not negative < positive:
             raise ValueError("sentiment thresholds: negative must be below positive")
         self.headline_weight = headline_weight
         self.negative = negative
         self.positive = positive
+        self.model = load_target_model(model)
         analyzer()
 
     def __call__(self, doc: Doc) -> Doc:
+        compounds: dict[int, float] = {}
         doc._.ws_sentiment = doc_sentiment(
             doc,
             doc._.ws_headline_chars,
             headline_weight=self.headline_weight,
             negative=self.negative,
             positive=self.positive,
+            compounds=compounds,
         )
+        entities: list[Entity] = doc._.ws_entities or []
+        for entity, sentiment in zip(
+            entities, entity_sentiments(doc, entities, compounds, self.model), strict=True
+        ):
+            entity["sentiment"] = sentiment
         return doc
 
 
 @Language.factory(
     "wirestream_sentiment",
-    default_config={"headline_weight": 2.0, "negative": -0.05, "positive": 0.05},
-    requires=["token.is_sent_start"],
-    assigns=["doc._.ws_sentiment"],
+    default_config={
+        "headline_weight": 2.0,
+        "negative": -0.05,
+        "positive": 0.05,
+        "model": str(DEFAULT_MODEL_DIR),
+    },
+    requires=["token.is_sent_start", "doc._.ws_entities"],
+    assigns=["doc._.ws_sentiment", "doc._.ws_entities"],
 )
 def make_sentiment(
-    nlp: Language, name: str, headline_weight: float, negative: float, positive: float
+    nlp: Language, name: str, headline_weight: float, negative: float, positive: float, model: str
 ) -> SentimentComponent:
-    return SentimentComponent(headline_weight, negative, positive)
+    return SentimentComponent(headline_weight, negative, positive, model)

@@ -1,25 +1,43 @@
-"""IPTC Media Topics (top level) from weighted lemma lexicons plus event evidence.
+"""IPTC Media Topics (top level) from weighted lemma lexicons, event evidence and a
+trained classifier.
 
 ``wirestream_topics`` (after ``wirestream_events``) puts the assigned topics on
-``doc._.ws_topics``, best first.
+``doc._.ws_topics``, best first. Each topic's lexicon score is its share of the lexicon
+and event evidence. A linear classifier over the article's words (``models/topics/``,
+trained by ``training/topics/train.py`` on BBC News, AG News and Reuters-21578) gives
+probabilities for five broad topics (arts, economy, politics, science-technology, sport)
+and "world" (international news). A topic's score is the mix
+``(1 - classifier_weight) × lexicon share + classifier_weight × classifier probability``;
+"world" is shared among politics, conflict, disaster, crime and society in proportion to
+their lexicon evidence, so the twelve topics the classifier does not know still come
+from the lexicon.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from agents.nlp.data import load_toml
 from agents.nlp.extensions import register
+from agents.nlp.linear import Features, LinearModel
 from agents.nlp.types import Event, Topic
 
 register()
 
 MAX_NGRAM = 3
+#: The committed topic classifier (see training/topics/).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "topics"
+#: The classifier's pseudo-class for international news (AG News "World"): the topics
+#: it is shared among, which with the classifier's own topics make its domain.
+WORLD = "world"
+WORLD_TOPICS = ("politics", "conflict", "disaster")
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,119 @@ def assign_topics(
     return out
 
 
+def classifier_words(doc: Doc, headline_chars: int) -> tuple[list[str], list[bool]]:
+    """Lower-case token texts (digits folded to 0; no spaces or punctuation) and whether
+    each is in the headline: the classifier's input (tokenizer output only, so training
+    needs no tagger)."""
+    words: list[str] = []
+    heads: list[bool] = []
+    for token in doc:
+        if token.is_space or token.is_punct:
+            continue
+        text = token.lower_
+        if any(c.isdigit() for c in text):
+            text = "".join("0" if c.isdigit() else c for c in text)
+        words.append(text)
+        heads.append(token.idx < headline_chars)
+    return words, heads
+
+
+def topic_features(words: Sequence[str], in_headline: Sequence[bool]) -> Features:
+    """Unigrams and bigrams (log counts, L2-normalised); headline words also as ``h:``."""
+    counts: dict[str, float] = {}
+    for i, word in enumerate(words):
+        counts["u:" + word] = counts.get("u:" + word, 0.0) + 1.0
+        if in_headline[i]:
+            counts["h:" + word] = counts.get("h:" + word, 0.0) + 1.0
+        if i + 1 < len(words):
+            key = "b:" + word + " " + words[i + 1]
+            counts[key] = counts.get(key, 0.0) + 1.0
+    feats = {k: 1.0 + math.log(v) for k, v in counts.items()}
+    norm = math.sqrt(sum(v * v for v in feats.values())) or 1.0
+    return {k: v / norm for k, v in feats.items()}
+
+
+@lru_cache(maxsize=4)
+def load_classifier(directory: str = str(DEFAULT_MODEL_DIR)) -> LinearModel:
+    """The topic classifier (read once per process)."""
+    return LinearModel.load(Path(directory))
+
+
+def combine_scores(
+    lexicon_evidence: dict[str, float],
+    probabilities: dict[str, float],
+    lexicon: Lexicon,
+    classifier_weight: float,
+    domain_power: float = 1.0,
+) -> dict[str, float]:
+    """Topic scores (summing to 1) from lexicon evidence and classifier probabilities.
+
+    The lexicon shares are split into the classifier's domain (its topics and the
+    WORLD_TOPICS) and the rest (health, crime, society, weather, ...). The domain's total
+    share D, raised to ``domain_power`` (below 1: an article that is mostly about domain
+    topics leans further into the domain), is re-divided among the domain topics by the
+    classifier: its probability for a topic, with ``world`` shared among WORLD_TOPICS by
+    their lexicon evidence. The other topics keep their lexicon share, scaled to fill the
+    rest. The result is mixed with the plain lexicon shares: ``(1 - classifier_weight) ×
+    lexicon + classifier_weight × re-divided``."""
+    known = {s: v for s, v in lexicon_evidence.items() if s in lexicon.topics and v > 0}
+    total = sum(known.values())
+    if total <= 0:
+        return {}
+    shares = {s: v / total for s, v in known.items()}
+    if not probabilities or classifier_weight <= 0:
+        return shares
+    domain = set(probabilities) - {WORLD} | set(WORLD_TOPICS)
+    inside = sum(v for s, v in shares.items() if s in domain)
+    boosted = inside**domain_power if inside > 0 else 0.0
+    outside = 1.0 - inside
+    redivided: dict[str, float] = {}
+    if outside > 0:
+        for slug, share in shares.items():
+            if slug not in domain:
+                redivided[slug] = share * (1.0 - boosted) / outside
+    world = {s: shares.get(s, 0.0) for s in WORLD_TOPICS}
+    world_total = sum(world.values())
+    for name, p in probabilities.items():
+        if name == WORLD:
+            parts = {s: v / world_total for s, v in world.items()} if world_total else {}
+            parts = parts or {"politics": 1.0}
+        else:
+            parts = {name: 1.0}
+        for slug, part in parts.items():
+            if part > 0:
+                redivided[slug] = redivided.get(slug, 0.0) + boosted * p * part
+    combined = {
+        s: (1.0 - classifier_weight) * shares.get(s, 0.0)
+        + classifier_weight * redivided.get(s, 0.0)
+        for s in set(shares) | set(redivided)
+    }
+    return {s: v for s, v in combined.items() if v > 0}
+
+
+def keep_lexicon_best(
+    topics: list[Topic],
+    evidence: dict[str, float],
+    scores: dict[str, float],
+    lexicon: Lexicon,
+    max_topics: int,
+) -> list[Topic]:
+    """``topics`` with the topic of most lexicon evidence added last (in place of the last
+    one when there are already ``max_topics``) if it is missing. Its score is its combined
+    score, at most that of the topics before it, so the list stays best first."""
+    known = [(v, s) for s, v in evidence.items() if s in lexicon.topics and v > 0]
+    if not known or not topics or max_topics < 2:
+        return topics
+    order = list(lexicon.topics)
+    best = max(known, key=lambda vs: (vs[0], -order.index(vs[1])))[1]
+    if any(t["slug"] == best for t in topics):
+        return topics
+    kept = topics[: max_topics - 1] if len(topics) >= max_topics else list(topics)
+    info = lexicon.topics[best]
+    score = min(round(scores.get(best, 0.0), 4), kept[-1]["score"])
+    return [*kept, Topic(slug=best, name=info.name, code=info.code, score=score)]
+
+
 def doc_lemmas(doc: Doc, headline_chars: int) -> tuple[list[str], list[bool]]:
     """Lower-case lemmas of the tokens (no spaces, no punctuation but hyphens) and
     whether each is in the headline."""
@@ -136,12 +267,62 @@ class TopicComponent:
         max_topics: int,
         headline_weight: float,
         event_weight: float,
+        classifier: str | None = None,
+        classifier_weight: float = 0.0,
+        domain_power: float = 1.0,
     ) -> None:
+        if not 0.0 <= classifier_weight <= 1.0:
+            raise ValueError("topics: classifier_weight must be in [0, 1]")
         self.lexicon = load_lexicon(topics)
         self.relative_threshold = relative_threshold
         self.max_topics = max_topics
         self.headline_weight = headline_weight
         self.event_weight = event_weight
+        self.classifier = load_classifier(classifier) if classifier is not None else None
+        self.classifier_weight = classifier_weight if self.classifier is not None else 0.0
+        self.domain_power = domain_power
+
+    def probabilities(self, doc: Doc) -> dict[str, float]:
+        """The classifier's class probabilities for the article ({} without a classifier)."""
+        if self.classifier is None:
+            return {}
+        words, heads = classifier_words(doc, doc._.ws_headline_chars)
+        if not words:
+            return {}
+        return self.classifier.proba(topic_features(words, heads))
+
+    def topics(self, doc: Doc) -> list[Topic]:
+        """The assigned topics: by combined score (see :func:`combine_scores`), plus the
+        lexicon's own best topic when the classifier pushed it out (the classifier knows
+        only five topics and international news; the lexicon knows all seventeen)."""
+        evidence = self.evidence(doc)
+        if self.classifier is None or not any(v > 0 for v in evidence.values()):
+            # Without lexicon evidence there is nothing news-like to go on: no topics.
+            return assign_topics(
+                evidence,
+                self.lexicon,
+                relative_threshold=self.relative_threshold,
+                max_topics=self.max_topics,
+            )
+        scores = combine_scores(
+            evidence,
+            self.probabilities(doc),
+            self.lexicon,
+            self.classifier_weight,
+            self.domain_power,
+        )
+        return keep_lexicon_best(
+            assign_topics(
+                scores,
+                self.lexicon,
+                relative_threshold=self.relative_threshold,
+                max_topics=self.max_topics,
+            ),
+            evidence,
+            scores,
+            self.lexicon,
+            self.max_topics,
+        )
 
     def evidence(self, doc: Doc) -> dict[str, float]:
         lemmas, heads = doc_lemmas(doc, doc._.ws_headline_chars)
@@ -160,12 +341,7 @@ class TopicComponent:
         return lemma
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.ws_topics = assign_topics(
-            self.evidence(doc),
-            self.lexicon,
-            relative_threshold=self.relative_threshold,
-            max_topics=self.max_topics,
-        )
+        doc._.ws_topics = self.topics(doc)
         return doc
 
 
@@ -177,6 +353,9 @@ class TopicComponent:
         "max_topics": 3,
         "headline_weight": 2.0,
         "event_weight": 2.0,
+        "classifier": str(DEFAULT_MODEL_DIR),
+        "classifier_weight": 1.0,
+        "domain_power": 0.3,
     },
     requires=["token.lemma"],
     assigns=["doc._.ws_topics"],
@@ -189,5 +368,17 @@ def make_topics(
     max_topics: int,
     headline_weight: float,
     event_weight: float,
+    classifier: str | None,
+    classifier_weight: float,
+    domain_power: float,
 ) -> TopicComponent:
-    return TopicComponent(topics, relative_threshold, max_topics, headline_weight, event_weight)
+    return TopicComponent(
+        topics,
+        relative_threshold,
+        max_topics,
+        headline_weight,
+        event_weight,
+        classifier,
+        classifier_weight,
+        domain_power,
+    )

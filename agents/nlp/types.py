@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, TypedDict
+from typing import Literal, NamedTuple, NotRequired, TypedDict
 
 
 class NlpInput(NamedTuple):
@@ -19,6 +19,16 @@ class NlpInput(NamedTuple):
     language: str | None
 
 
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class EntitySentiment(TypedDict):
+    """Sentiment towards one entity: ``score`` = P(positive) - P(negative), in [-1, 1]."""
+
+    label: SentimentLabel
+    score: float
+
+
 class Entity(TypedDict):
     text: str
     canonical: str
@@ -27,9 +37,9 @@ class Entity(TypedDict):
     count: int
     in_headline: bool
     country: str | None
-
-
-SentimentLabel = Literal["negative", "neutral", "positive"]
+    # Set by the sentiment component (None for labels other than PERSON, ORG and GPE);
+    # NotRequired only because the entity component builds the dict before it runs.
+    sentiment: NotRequired[EntitySentiment | None]
 
 
 class Sentiment(TypedDict):
@@ -39,10 +49,10 @@ class Sentiment(TypedDict):
 
 class Event(TypedDict):
     tag: str
-    cameo: str
+    cameo: str | None  # None for news tags with no CAMEO code (elections, disasters...)
     name: str
-    quad_class: int
-    goldstein: float
+    quad_class: int | None
+    goldstein: float | None
     iptc: str
     trigger: str
     trigger_span: list[int]

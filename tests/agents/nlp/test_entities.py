@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import spacy
+from spacy.tokens import Doc, Span
 
 from agents.nlp.entities import (
     Mention,
+    capitalised_inside,
     clean_mention,
+    extract_entities,
     group_mentions,
+    is_common_word,
+    joined_spans,
     load_aliases,
     mentions_from_spans,
     merge_case_variants,
@@ -82,6 +88,30 @@ def test_spans_never_cross_line_breaks_or_parentheses() -> None:
         ("World Health Organization", "WHO"),
     ]
     assert all("\n" not in text[m.start : m.end] for m in mentions)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "World Health Organization (WHO",
+        "World Health Organization (WHO)",
+        "The World Health Organization [WHO]",
+        "World Health Organization {WHO",
+        "WHO) said",
+    ],
+)
+def test_canonical_names_never_hold_brackets(raw: str) -> None:
+    mentions = mentions_from_spans([(raw, 10, "ORG")], TABLES, ALL)
+    assert mentions
+    assert {m.canonical for m in mentions} == {"World Health Organization"}
+    for mention in mentions:
+        assert not set("()[]{}") & set(mention.canonical + mention.surface)
+        assert raw[mention.start - 10 : mention.end - 10] == mention.surface
+
+
+def test_news_agency_in_dateline_is_an_org() -> None:
+    mention = clean_mention("Wirestream", 20, "GPE", TABLES)
+    assert mention == Mention(20, 30, "Wirestream", "Wirestream", "ORG", True)
 
 
 def m(start: int, text: str, label: str) -> Mention:
@@ -194,3 +224,89 @@ def test_alias_tables_are_big_enough() -> None:
     for table in (TABLES.cities, TABLES.demonyms):
         for code in table.values():
             assert len(code) == 2 and code.isupper()
+
+
+VOCAB = spacy.blank("en").vocab
+
+
+def doc_with_ents(words: list[str], sent_starts: list[int], ents: list[tuple[int, str]]) -> Doc:
+    starts = [i in sent_starts for i in range(len(words))]
+    doc = Doc(VOCAB, words=words, sent_starts=starts)
+    doc.ents = [Span(doc, i, i + 1, label=label) for i, label in ents]
+    return doc
+
+
+WORDS = frozenset({"terrorism", "landslide", "ortega", "paris"})
+
+
+def test_sentence_initial_common_words_are_not_names() -> None:
+    words = [
+        "Terrorism",
+        "is",
+        "the",
+        "enemy",
+        ".",
+        "“",
+        "Landslides",
+        "blocked",
+        "roads",
+        ",",
+        "Ortega",
+        "said",
+        ".",
+    ]
+    doc = doc_with_ents(words, [0, 5], [(0, "PERSON"), (6, "PERSON"), (10, "PERSON")])
+    inside = capitalised_inside(doc)
+    assert inside == {"Ortega"}
+    kept = [e.text for e in doc.ents if not is_common_word(e, WORDS, inside, TABLES)]
+    assert kept == ["Ortega"]
+    entities, _ = extract_entities(doc, TABLES, ALL, 0, WORDS)
+    assert [e["canonical"] for e in entities] == ["Ortega"]
+    # without a word list nothing is dropped
+    entities, _ = extract_entities(doc, TABLES, ALL, 0)
+    assert [e["canonical"] for e in entities] == ["Terrorism", "Landslides", "Ortega"]
+
+
+def test_names_that_are_also_words_are_kept() -> None:
+    # a known place; a word the article capitalises inside a sentence; a table row
+    words = [
+        "Paris",
+        "said",
+        "no",
+        ".",
+        "Ortega",
+        "won",
+        ".",
+        "Coach",
+        "Ortega",
+        "smiled",
+        ".",
+        "Terrorism",
+        "3",
+        "Landslides",
+        "1",
+    ]
+    doc = doc_with_ents(
+        words,
+        [0, 4, 7, 11],
+        [(0, "GPE"), (4, "PERSON"), (9, "PERSON"), (11, "ORG"), (13, "ORG")],
+    )
+    inside = capitalised_inside(doc)
+    assert not [e.text for e in doc.ents if is_common_word(e, WORDS, inside, TABLES)]
+
+
+def test_a_name_cut_at_a_joining_word_is_put_back_together() -> None:
+    words = ["the", "Group", "on", "Vaccine", "Provision", "and", "Bank", "of", "said"]
+    doc = Doc(VOCAB, words=words)
+    doc.ents = [
+        Span(doc, 1, 3, label="ORG"),
+        Span(doc, 3, 5, label="ORG"),
+        Span(doc, 6, 8, label="ORG"),
+    ]
+    assert joined_spans(doc.ents) == [
+        ("Group on Vaccine Provision", 4, "ORG"),
+        ("Bank", 35, "ORG"),
+    ]
+    # different labels, or not next to each other: left apart
+    doc.ents = [Span(doc, 1, 3, label="ORG"), Span(doc, 3, 5, label="PERSON")]
+    assert [text for text, _, _ in joined_spans(doc.ents)] == ["Group", "Vaccine Provision"]

@@ -7,7 +7,8 @@ import pytest
 from spacy.language import Language
 
 import agents.nlp as wsnlp
-from agents.nlp import NlpInput, analyse
+from agents.nlp import NlpInput, analyse, build_nlp
+from agents.nlp.pipeline import NER_MODEL_PATH, load_ner
 
 FRENCH = (
     "Le gouvernement a annoncé mardi une nouvelle réforme des retraites. "
@@ -41,11 +42,39 @@ def test_pipeline_components(nlp: Language) -> None:
 def test_versions() -> None:
     assert wsnlp.MODEL_NAME == "en_core_web_sm"
     assert wsnlp.MODEL_VERSION == "3.8.0"
-    assert wsnlp.TAXONOMY_VERSION == "1"
+    assert wsnlp.TAXONOMY_VERSION == "2"
 
 
 def test_model_version_matches_loaded_meta(nlp: Language) -> None:
     assert nlp.meta["version"] == wsnlp.MODEL_VERSION
+
+
+def test_cached_morphology_matches_the_model_components(
+    nlp: Language, seed_input: NlpInput
+) -> None:
+    slow = build_nlp(fast_morphology=False)
+    assert "wirestream_morphology" in nlp.pipe_names
+    assert "attribute_ruler" not in nlp.pipe_names and "lemmatizer" not in nlp.pipe_names
+    assert "attribute_ruler" in slow.pipe_names and "lemmatizer" in slow.pipe_names
+    texts = [
+        seed_input.text,
+        seed_input.text,  # second time from the cache
+        "Let's go, y'all: we're gonna win. I ain't worried, said the coach's son.",
+        "The ministers met in Geneva.\n\nTalks were held; prices rose 3% on Monday.",
+    ]
+    for fast_doc, slow_doc in zip(nlp.pipe(texts), slow.pipe(texts), strict=True):
+        assert [(t.tag_, t.pos_, str(t.morph), t.lemma_) for t in fast_doc] == [
+            (t.tag_, t.pos_, str(t.morph), t.lemma_) for t in slow_doc
+        ]
+    assert [t.lemma_ for t in nlp("Talks were held")] == ["talk", "be", "hold"]
+
+
+def test_ner_is_the_committed_conll_model(nlp: Language) -> None:
+    assert wsnlp.NER_MODEL == "wirestream-ner-conll 1.0.0"
+    assert (wsnlp.NER_MODEL_NAME, wsnlp.NER_MODEL_VERSION) == ("wirestream-ner-conll", "1.0.0")
+    assert "PER" not in nlp.get_pipe("ner").labels
+    assert {"PERSON", "ORG", "GPE", "LOC", "NORP"} <= set(nlp.get_pipe("ner").labels)
+    assert nlp.get_pipe("ner").labels == load_ner(NER_MODEL_PATH).get_pipe("ner").labels
 
 
 @pytest.mark.parametrize(("text", "code"), [(FRENCH, "fr"), (SPANISH, "es")])

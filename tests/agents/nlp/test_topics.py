@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 from spacy.language import Language
 
 from agents.nlp import NlpInput, analyse
-from agents.nlp.topics import assign_topics, event_evidence, lemma_evidence, load_lexicon
+from agents.nlp.topics import (
+    DEFAULT_MODEL_DIR,
+    WORLD,
+    assign_topics,
+    combine_scores,
+    event_evidence,
+    keep_lexicon_best,
+    lemma_evidence,
+    load_classifier,
+    load_lexicon,
+    topic_features,
+)
+from tests.agents.nlp.conftest import input_from_lines
 
 LEXICON = load_lexicon()
 IPTC = {
@@ -129,3 +144,78 @@ def test_small_texts_get_their_topic(nlp: Language, headline: str, body: str, sl
 def test_no_evidence_no_topics(nlp: Language) -> None:
     [result] = analyse([NlpInput("Xylophone quasar zephyr brouhaha.", 5, "en")], nlp)
     assert result["topics"] == []
+
+
+# The trained classifier (models/topics) and how it is combined with the lexicon.
+
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
+NO_EVIDENCE: dict[str, float] = {}
+
+
+def test_classifier_on_disk_is_small() -> None:
+    files = list(DEFAULT_MODEL_DIR.iterdir())
+    assert {f.name for f in files} == {"meta.json", "weights.npz"}
+    assert sum(f.stat().st_size for f in files) < 10_000_000
+    model = load_classifier()
+    broad = {"arts", "economy", "politics", "science-technology", "sport"}
+    assert set(model.classes) == broad | {WORLD}
+    assert set(model.classes) - {WORLD} <= set(IPTC)
+
+
+def test_topic_features_are_normalised_ngrams() -> None:
+    feats = topic_features(["rates", "rise", "rates"], [True, False, False])
+    assert set(feats) == {"u:rates", "u:rise", "h:rates", "b:rates rise", "b:rise rates"}
+    assert math.isclose(sum(v * v for v in feats.values()), 1.0)
+    assert feats["u:rates"] > feats["u:rise"] == feats["h:rates"]
+
+
+def classifier_output(best: str) -> dict[str, float]:
+    """Probability 1 for ``best``, 0 for the classifier's other classes."""
+    classes = ("arts", "economy", "politics", "science-technology", "sport", WORLD)
+    return {c: 1.0 if c == best else 0.0 for c in classes}
+
+
+def test_combine_scores_redivides_the_classifier_domain_only() -> None:
+    evidence = {"politics": 3.0, "health": 1.0}
+    world, economy = classifier_output(WORLD), classifier_output("economy")
+    assert combine_scores(evidence, world, LEXICON, 1.0) == {"politics": 0.75, "health": 0.25}
+    mixed = combine_scores(evidence, economy, LEXICON, 0.5)
+    assert mixed == {"politics": 0.375, "economy": 0.375, "health": 0.25}
+    leaning = combine_scores(evidence, economy, LEXICON, 1.0, domain_power=0.5)
+    assert math.isclose(leaning["economy"], math.sqrt(0.75))
+    assert math.isclose(leaning["health"], 1.0 - math.sqrt(0.75))
+    assert math.isclose(sum(leaning.values()), 1.0)
+    # Without lexicon evidence there is nothing to combine.
+    assert combine_scores(NO_EVIDENCE, economy, LEXICON, 1.0) == {}
+    # "world" goes to the world topics by their lexicon evidence, else to politics.
+    shared = combine_scores({"conflict": 1.0, "crime": 1.0}, world, LEXICON, 1.0)
+    assert shared == {"conflict": 0.5, "crime": 0.5}
+    assert combine_scores({"sport": 1.0}, world, LEXICON, 1.0) == {"politics": 1.0}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SEEDS.glob("[0-9][0-9][0-9]_*_*.txt")), ids=lambda p: p.name[:3]
+)
+def test_seed_articles_get_their_topic(nlp: Language, path: Path) -> None:
+    slug = path.name.split("_")[1]
+    [result] = analyse([input_from_lines(path.read_text(encoding="utf-8"))], nlp)
+    assert slug in [t["slug"] for t in result["topics"]]
+
+
+def test_the_lexicon_best_topic_is_always_assigned() -> None:
+    evidence = {"health": 4.0, "economy": 3.0, "politics": 3.0}
+    scores = {"economy": 0.7, "politics": 0.2, "health": 0.1}
+    topics = assign_topics(scores, LEXICON, relative_threshold=0.5, max_topics=3)
+    assert [t["slug"] for t in topics] == ["economy"]
+    kept = keep_lexicon_best(topics, evidence, scores, LEXICON, 3)
+    assert [(t["slug"], t["score"]) for t in kept] == [("economy", 0.7), ("health", 0.1)]
+    assert kept[1]["code"] == "07000000"
+    # With max_topics already assigned it takes the last place.
+    full = assign_topics(scores, LEXICON, relative_threshold=0.0, max_topics=2)
+    assert [t["slug"] for t in keep_lexicon_best(full, evidence, scores, LEXICON, 2)] == [
+        "economy",
+        "health",
+    ]
+    # Already there, or nothing assigned: unchanged.
+    assert keep_lexicon_best(kept, evidence, scores, LEXICON, 3) == kept
+    assert keep_lexicon_best([], evidence, scores, LEXICON, 3) == []
