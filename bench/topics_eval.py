@@ -89,6 +89,28 @@ def _topic_component(nlp: Language) -> TopicComponent:
     return component
 
 
+def top_slug(
+    component: TopicComponent,
+    evidence: dict[str, float],
+    probabilities: dict[str, float],
+    weight: float,
+    power: float,
+) -> str | None:
+    """The top topic the component assigns from lexicon evidence and classifier output."""
+    scores = (
+        combine_scores(evidence, probabilities, component.lexicon, weight, power)
+        if any(v > 0 for v in evidence.values())
+        else evidence
+    )
+    topics = assign_topics(
+        scores,
+        component.lexicon,
+        relative_threshold=component.relative_threshold,
+        max_topics=component.max_topics,
+    )
+    return topics[0]["slug"] if topics else None
+
+
 def run_pipeline(
     texts: Sequence[tuple[str, int]],
     nlp: Language,
@@ -108,21 +130,11 @@ def run_pipeline(
     for i, doc in enumerate(nlp.pipe(docs, batch_size=16)):
         if probabilities is None and classifier_weight is None:
             topics = doc._.ws_topics
+            tops.append(topics[0]["slug"] if topics else None)
         else:
             evidence = component.evidence(doc)
             probs = probabilities[i] if probabilities is not None else component.probabilities(doc)
-            scores = (
-                combine_scores(evidence, probs, component.lexicon, weight, component.domain_power)
-                if any(v > 0 for v in evidence.values())
-                else evidence
-            )
-            topics = assign_topics(
-                scores,
-                component.lexicon,
-                relative_threshold=component.relative_threshold,
-                max_topics=component.max_topics,
-            )
-        tops.append(topics[0]["slug"] if topics else None)
+            tops.append(top_slug(component, evidence, probs, weight, component.domain_power))
     return tops
 
 
@@ -223,18 +235,7 @@ def score_grid(
     for weight, power in grid:
         tops: list[str | None] = []
         for ev, p in zip(evidence, probs, strict=True):
-            scores = (
-                combine_scores(ev, p, component.lexicon, weight, power)
-                if any(v > 0 for v in ev.values())
-                else ev
-            )
-            topics = assign_topics(
-                scores,
-                component.lexicon,
-                relative_threshold=component.relative_threshold,
-                max_topics=component.max_topics,
-            )
-            tops.append(topics[0]["slug"] if topics else None)
+            tops.append(top_slug(component, ev, p, weight, power))
         bbc = [(ex.gold, t) for ex, t in zip(dev, tops, strict=True) if ex.source == "bbc"]
         ag = [(ex.gold, t) for ex, t in zip(dev, tops, strict=True) if ex.source == "ag"]
         out[f"weight={weight} power={power}"] = {

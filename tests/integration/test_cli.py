@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -129,3 +131,41 @@ def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) ->
     assert f"all {seeds} articles routed" in out
     assert "[wirestream.topic.sport]" in out and "[wirestream.lang.fr]" in out
     assert elapsed < 60
+
+
+def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "WIRESTREAM_BROKER": f"kafka://127.0.0.1:{port}",
+        "WIRESTREAM_WEB_PORT": str(free_port()),
+        "WIRESTREAM_DATA_DIR": str(tmp_path / "data"),
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "run", str(SEEDS / "wire.jsonl")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert run.stdout is not None
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "watching for more" in line:
+            break
+    assert any("all 5 articles routed" in line for line in lines), "".join(lines)
+    worker_pid = int(
+        next(ln for ln in lines if "worker started (pid" in ln).split("pid ")[1].split(",")[0]
+    )
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=20) == 130
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the embedded broker is gone
+    assert (
+        not Path(f"/proc/{worker_pid}").exists()
+        or "zombie" in Path(f"/proc/{worker_pid}/status").read_text().lower()
+    )

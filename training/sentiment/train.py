@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agents.nlp.linear import Features, LinearModel, fit_softmax
+from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.sentiment import (
     TARGET_CLASSES,
     _tokenizer,
@@ -64,18 +64,7 @@ def featurise(path: Path) -> tuple[list[Features], list[str]]:
 
 
 def train(rows: list[Features], labels: list[str], config: dict[str, Any]) -> LinearModel:
-    return fit_softmax(
-        rows,
-        labels,
-        TARGET_CLASSES,
-        bits=int(config["bits"]),
-        epochs=int(config["epochs"]),
-        learning_rate=float(config["learning_rate"]),
-        l2=float(config["l2"]),
-        seed=int(config["seed"]),
-        batch_size=int(config["batch_size"]),
-        class_weight={k: float(v) for k, v in config.get("class_weight", {}).items()},
-    )
+    return fit_from_config(rows, labels, TARGET_CLASSES, config)
 
 
 def macro_f1(gold: list[str], pred: list[str]) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.nlp.linear import Features, LinearModel, fit_softmax
+from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.topics import WORLD, classifier_words, topic_features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,17 +121,7 @@ def featurise(examples: Sequence[Example]) -> list[Features]:
 
 
 def train(rows: Sequence[Features], labels: Sequence[str], config: dict[str, Any]) -> LinearModel:
-    return fit_softmax(
-        rows,
-        labels,
-        CLASSES,
-        bits=int(config["bits"]),
-        epochs=int(config["epochs"]),
-        learning_rate=float(config["learning_rate"]),
-        l2=float(config["l2"]),
-        seed=int(config["seed"]),
-        batch_size=int(config["batch_size"]),
-    )
+    return fit_from_config(rows, labels, CLASSES, config)
 
 
 def folds(examples: Sequence[Example], k: int, seed: int) -> list[int]:
