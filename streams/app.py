@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> faust.App:
         broker=settings.broker,
         broker_credentials=_credentials(settings),
         # Tansu makes a group join wait session_timeout / 2, and a restarted worker waits for
-        # its dead predecessor to time out: 6 s keeps both short (heartbeats every second).
+        # its dead predecessor to time out: 5 s keeps both short (heartbeats every second).
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=1.0,
         # Tansu cannot do InitProducerId, so no idempotent producer and no exactly-once:

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
     session_timeout: float = Field(
-        6.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."
+        5.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."
     )
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."

@@ -154,7 +154,7 @@ def test_compressed_batches_round_trip(broker: EmbeddedBroker, codec: str) -> No
 
 
 def test_group_join_waits_half_the_session_timeout(broker: EmbeddedBroker) -> None:
-    """Hence broker_session_timeout=10 (a 5 s join) rather than Faust's 60 s default."""
+    """Hence a 5 s session timeout (a 2.5 s join) rather than Faust's 60 s default."""
 
     async def go(session_ms: int) -> float:
         topic = name("join")
