@@ -103,16 +103,21 @@ def test_subscribe_prints_routed_articles(worker: Worker, env: dict[str, str]) -
     assert " | " in line and "tags:" in line
 
 
-def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) -> None:
-    """`wirestream run --once` as a newcomer runs it: nothing else is running."""
-    env = {
+def newcomer_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """A bare environment, as on a newcomer's machine: nothing runs on ``port`` yet."""
+    return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "PYTHONPATH": str(ROOT),
-        "WIRESTREAM_BROKER": f"kafka://127.0.0.1:{free_port()}",
+        "WIRESTREAM_BROKER": f"kafka://127.0.0.1:{port}",
         "WIRESTREAM_WEB_PORT": str(free_port()),
         "WIRESTREAM_DATA_DIR": str(tmp_path / "data"),
     }
+
+
+def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) -> None:
+    """`wirestream run --once` as a newcomer runs it: nothing else is running."""
+    env = newcomer_env(tmp_path, free_port())
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli", "run", "--once", "--timeout", "90", str(SEEDS)],
@@ -135,14 +140,7 @@ def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) ->
 
 def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
-        "WIRESTREAM_BROKER": f"kafka://127.0.0.1:{port}",
-        "WIRESTREAM_WEB_PORT": str(free_port()),
-        "WIRESTREAM_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = newcomer_env(tmp_path, port)
     run = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "run", str(SEEDS / "wire.jsonl")],
         cwd=ROOT,
