@@ -95,3 +95,35 @@ def test_publish_to_a_broker_that_is_down_fails_clearly(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "not reachable" in result.stderr
     assert time.monotonic() - started < 60
+
+
+def test_publish_waits_for_a_broker_that_comes_back(tmp_path: Path) -> None:
+    """The producer retries: a broker that starts 8 s after `publish` still gets the file."""
+    article = tmp_path / "a.json"
+    article.write_text('{"id": "late-1", "headline": "Port reopens", "body": "Ships sail."}')
+    port = free_port()
+    env = worker_env(f"kafka://127.0.0.1:{port}", tmp_path)
+    publish_cli = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "publish", str(article), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)
+    assert publish_cli.poll() is None  # still retrying
+    broker = EmbeddedBroker(port=port).start()
+    try:
+        _, err = publish_cli.communicate(timeout=60)
+        assert publish_cli.returncode == 0, err
+        assert "published 1 articles" in err
+        records = read(
+            [f"127.0.0.1:{port}"],
+            [ARTICLES],
+            timeout=20,
+            until=lambda rs: any(r.key == "late-1" for r in rs),
+        )
+        assert [r.key for r in records] == ["late-1"]
+    finally:
+        broker.stop()
