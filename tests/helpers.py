@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-SHARED_SEED = ROOT.parent / "shared" / "seeds" / "000_22ed915bf0ed7153.txt"
 
 
 def free_port() -> int:

@@ -10,12 +10,11 @@ from spacy.language import Language
 from agents.nlp import Analysis, NlpInput, analyse, build_nlp
 
 SEED = Path(__file__).resolve().parents[3] / "seeds" / "000_22ed915bf0ed7153.txt"
-SHARED_SEED = Path("/work/shared/seeds/000_22ed915bf0ed7153.txt")
 
 
 def seed_path() -> Path:
-    """The seed article: the repo's copy when there is one, else the shared one."""
-    return SEED if SEED.exists() else SHARED_SEED
+    """The seed article (the repo's byte-identical copy of the specification seed)."""
+    return SEED
 
 
 def input_from_lines(raw: str) -> NlpInput:
