@@ -20,10 +20,11 @@ from typing import Any
 
 from spacy.language import Language
 
+from training.sentiment.train import read_targets
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT.parent / "shared" / "data" / "newsmtsc" / "devtest_mt.jsonl"
 CLASSES = ("negative", "neutral", "positive")
-POLARITY = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
 
 
 def scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
@@ -52,22 +53,13 @@ def scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
 
 
 def read_newsmtsc(path: Path) -> list[tuple[str, list[tuple[int, int]], list[str]]]:
-    """(sentence, target spans, gold labels) per record."""
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            targets = record["targets"]
-            out.append(
-                (
-                    record["sentence_normalized"],
-                    [(int(t["from"]), int(t["to"])) for t in targets],
-                    [POLARITY[float(t["polarity"])] for t in targets],
-                )
-            )
-    return out
+    """(sentence, target spans, gold labels) per sentence, from the training reader."""
+    grouped: dict[str, tuple[list[tuple[int, int]], list[str]]] = {}
+    for text, start, end, label in read_targets(path):
+        spans, labels = grouped.setdefault(text, ([], []))
+        spans.append((start, end))
+        labels.append(label)
+    return [(text, spans, labels) for text, (spans, labels) in grouped.items()]
 
 
 def evaluate_sentiment(newsmtsc_path: Path, nlp: Language | None = None) -> dict[str, Any]:
