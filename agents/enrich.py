@@ -1,7 +1,10 @@
-"""``enrich_articles``: raw input → validated Article → spaCy enrichment → EnrichedArticle.
+"""``enrich_articles``: raw input → validated Article → spaCy enrichment → EnrichedArticle
+on ``wirestream.enriched`` and on every topic its routes name.
 
-The agent is thin: it batches messages, calls the pure functions below, sends results
-and only then lets Faust acknowledge the batch (at-least-once).
+The agent is thin: it batches messages, runs the pure functions below in the worker's NLP
+process (or a thread), sends the results and only then lets Faust acknowledge the batch
+(at-least-once). Routing here, rather than in a second agent, keeps input → routed to one
+hop; ``wirestream reroute`` (``agents.route``) re-routes what is already enriched.
 """
 
 from __future__ import annotations
@@ -9,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from faust.types import EventT
+from faust.types import EventT, TopicT
 from spacy.language import Language
 
 from agents import nlp as wsnlp
@@ -131,8 +139,9 @@ def get_routes() -> Routes:
 def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None, bytes]]:
     """The whole stage as one pure-ish step: (topic, key, value) to send, in order.
 
-    If the NLP fails on a batch, each article is retried alone so that only the one
-    that fails is dead-lettered (reason ``enrichment_failed``).
+    Each enriched record goes to ``wirestream.enriched`` and to every topic its routes
+    name, as the same bytes. If the NLP fails on a batch, each article is retried alone
+    so that only the one that fails is dead-lettered (reason ``enrichment_failed``).
     """
     good, dead = decode(messages, max_bytes=settings.max_article_bytes)
     out: list[tuple[str, bytes | None, bytes]] = [
@@ -155,14 +164,21 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
                 record = refuse(msg, "enrichment_failed", f"{type(exc).__name__}: {exc}")
                 out.append((DEADLETTER, msg.key, codecs.dumps(record)))
     for (_, article), record in pairs:
-        out.append((ENRICHED, article.id.encode(), codecs.dumps(record)))
+        key, value = article.id.encode(), codecs.dumps(record)
+        out.extend((topic, key, value) for topic in record["routes"])
     return out
 
 
 articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
 enriched_topic = app.topic(ENRICHED, key_type=bytes, value_type=bytes)
-deadletter_topic = app.topic(DEADLETTER, key_type=bytes, value_type=bytes)
-_OUTPUTS = {ENRICHED: enriched_topic, DEADLETTER: deadletter_topic}
+_topics: dict[str, TopicT] = {}
+
+
+def output_topic(name: str) -> TopicT:
+    """The Faust topic object for an output topic name (made once)."""
+    if name not in _topics:
+        _topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
+    return _topics[name]
 
 
 def received(event: EventT) -> Received:
@@ -178,27 +194,102 @@ def received(event: EventT) -> Received:
     )
 
 
-@lru_cache(maxsize=1)
-def nlp_pool() -> ProcessPoolExecutor | None:
-    """Processes that run the NLP when ``WIRESTREAM_NLP_PROCESSES`` > 0, each with its own
-    spaCy pipeline; None means the NLP runs in a thread of the worker process."""
+def _start_nlp_process() -> None:
+    """Start of an NLP process: Ctrl-C is the worker's to handle, the process exits when
+    the worker is gone (even after ``kill -9``), then the pipeline is loaded."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
+    get_nlp()
+
+
+def _nlp_ready() -> bool:
+    return True
+
+
+def new_nlp_pool(processes: int) -> Executor:
+    """``processes`` fresh NLP processes, each with its own spaCy pipeline."""
+    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+    return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_nlp_process)
+
+
+_pool: Executor | None = None
+
+
+def nlp_pool() -> Executor | None:
+    """The worker's NLP processes (``WIRESTREAM_NLP_PROCESSES``, made on first use); None
+    when it is 0 and the NLP runs in a thread of the worker process."""
+    global _pool
     if settings.nlp_processes < 1:
         return None
-    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-    return ProcessPoolExecutor(settings.nlp_processes, mp_context=context, initializer=get_nlp)
+    if _pool is None:
+        _pool = new_nlp_pool(settings.nlp_processes)
+    return _pool
 
 
-async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
-    """:func:`process_batch` off the event loop: in a thread, or split across the pool's
-    processes. Outputs keep the input order either way."""
+def reset_nlp_pool() -> None:
+    """Drop the NLP processes (after one died); the next batch starts new ones."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+async def start_nlp() -> None:
+    """Load the pipeline before the first batch, in every NLP process (or in this one)."""
     loop = asyncio.get_running_loop()
     pool = nlp_pool()
     if pool is None:
-        return await loop.run_in_executor(None, process_batch, batch)
+        await loop.run_in_executor(None, get_nlp)
+    else:
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, _nlp_ready) for _ in range(settings.nlp_processes))
+        )
+
+
+async def _in_pool(pool: Executor, batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+    loop = asyncio.get_running_loop()
     step = -(-len(batch) // settings.nlp_processes)  # contiguous chunks keep key order
     chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
     parts = await asyncio.gather(*(loop.run_in_executor(pool, process_batch, c) for c in chunks))
     return [out for part in parts for out in part]
+
+
+async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+    """:func:`process_batch` off the event loop: in a thread, or split across the NLP
+    processes. Outputs keep the input order either way.
+
+    If an NLP process dies (a crash, or killed for memory), new processes take each
+    article of the batch alone; an article that kills a process on its own is
+    dead-lettered (``enrichment_failed``) and the worker goes on.
+    """
+    loop = asyncio.get_running_loop()
+    pool = nlp_pool()
+    if pool is None:
+        return await loop.run_in_executor(None, process_batch, batch)
+    try:
+        return await _in_pool(pool, batch)
+    except BrokenProcessPool:
+        log.error("an NLP process died on a batch of %d; retrying one by one", len(batch))
+        reset_nlp_pool()
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for msg in batch:
+        pool = nlp_pool()
+        assert pool is not None
+        try:
+            out.extend(await loop.run_in_executor(pool, process_batch, [msg]))
+        except BrokenProcessPool:
+            log.error("an NLP process died on %s/%d@%d", msg.topic, msg.partition, msg.offset)
+            reset_nlp_pool()
+            record = refuse(msg, "enrichment_failed", "the NLP process died on this article")
+            out.append((DEADLETTER, msg.key, codecs.dumps(record)))
+    return out
 
 
 @app.agent(articles_topic)
@@ -207,13 +298,12 @@ async def enrich_articles(stream: Any) -> Any:
 
     A batch's offsets are acknowledged only after every output is on the broker.
     """
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, get_nlp)
+    await start_nlp()
     size = settings.batch_size * max(1, settings.nlp_processes)
     async for events in stream.take_events(size, within=settings.batch_wait):
         outputs = await run_nlp([received(e) for e in events])
         pending = [
-            await _OUTPUTS[topic].send(key=key, value=value) for topic, key, value in outputs
+            await output_topic(topic).send(key=key, value=value) for topic, key, value in outputs
         ]
         await asyncio.gather(*pending)
         yield len(outputs)

@@ -1,20 +1,24 @@
-"""``route_articles``: enriched articles → the output topics their routes name.
+"""Re-routing: enriched articles already on ``wirestream.enriched`` → the topics a
+(changed) routes file names, without running the NLP again.
 
-Routing is re-done here with the current routes file, so routes can change (and
-articles be re-routed from ``wirestream.enriched``) without running the NLP again.
+The worker routes each article as it enriches it (``agents.enrich``), which keeps the
+path from input to routed topics to one hop. When the routes change, ``wirestream
+reroute`` runs :func:`reroute` once over what ``wirestream.enriched`` holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
 
-from faust.types import TopicT
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.enrich import enriched_topic, get_routes, received, refuse
+from agents.deadletter import dead_letter_record
 from agents.routing import ENRICHED, Routes
 from streams import codecs
-from streams.app import app, settings
+from streams.producer import producer_options
+from streams.settings import Settings, kafka_options
 from streams.topics import DEADLETTER
 
 
@@ -29,30 +33,59 @@ def route(value: bytes | None, routes: Routes) -> tuple[list[str], bytes]:
     return [t for t in record["routes"] if t != ENRICHED], codecs.dumps(record)
 
 
-_topics: dict[str, TopicT] = {}
-
-
-def output_topic(name: str) -> TopicT:
-    """The Faust topic object for an output topic name (made once)."""
-    if name not in _topics:
-        _topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
-    return _topics[name]
-
-
-@app.agent(enriched_topic)
-async def route_articles(stream: Any) -> Any:
-    """Send each enriched article to every topic its routes name, then acknowledge."""
-    routes = get_routes()
-    async for events in stream.take_events(settings.batch_size * 4, within=settings.batch_wait):
+async def reroute(
+    settings: Settings,
+    routes: Routes,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Counter[str]:
+    """Send every record on ``wirestream.enriched`` (from its start until it is quiet) to
+    the topics ``routes`` names; one that is not an enriched record goes to the dead-letter
+    topic (``invalid_enriched``). Returns how many records went to each topic."""
+    consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(**{**producer_options(settings), "client_id": "wirestream-reroute"})
+    await consumer.start()
+    await producer.start()
+    sent: Counter[str] = Counter()
+    try:
+        await consumer.topics()  # loads the metadata
+        partitions = sorted(consumer.partitions_for_topic(ENRICHED) or ())
+        tps = [TopicPartition(ENRICHED, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        # Some brokers (Tansu) report an end inside the last batch, so reading stops at
+        # the first quiet poll after every partition has reached its reported end.
+        ends = await consumer.end_offsets(tps)
         pending = []
-        for event in events:
-            msg = received(event)
-            try:
-                topics, value = route(msg.value, routes)
-            except (ValueError, KeyError, TypeError) as exc:
-                record = refuse(msg, "invalid_enriched", f"cannot route: {exc}")
-                topics, value = [DEADLETTER], codecs.dumps(record)
-            for topic in topics:
-                pending.append(await output_topic(topic).send(key=msg.key, value=value))
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            if not batches:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    break
+            for tp, messages in batches.items():
+                for m in messages:
+                    try:
+                        topics, value = route(m.value, routes)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        record = dead_letter_record(
+                            code="invalid_enriched",
+                            message=f"cannot route: {exc}",
+                            topic=tp.topic,
+                            partition=tp.partition,
+                            offset=m.offset,
+                            timestamp=m.timestamp,
+                            key=m.key,
+                            payload=m.value,
+                        )
+                        topics, value = [DEADLETTER], codecs.dumps(record)
+                    for topic in topics:
+                        pending.append(await producer.send(topic, value, key=m.key))
+                        sent[topic] += 1
+            if progress is not None:
+                progress(sum(sent.values()))
         await asyncio.gather(*pending)
-        yield len(pending)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return sent

@@ -388,6 +388,8 @@ class Collector:
     enriched: dict[str, list[int]] = field(default_factory=dict)
     #: Routed copies each id should get (from the routes of its first enriched record).
     expected_routed: dict[str, int] = field(default_factory=dict)
+    #: Kafka timestamps (ms) of each routed copy, per id.
+    routed_at: dict[str, list[int]] = field(default_factory=dict)
     routed: Counter[str] = field(default_factory=Counter)
     deadletters: Counter[str] = field(default_factory=Counter)
     waiting: set[str] = field(default_factory=set)
@@ -415,6 +417,18 @@ class Collector:
             self.deadletters[key] += 1
         else:
             self.routed[key] += 1
+            self.routed_at.setdefault(key, []).append(message.timestamp)
+
+    def routed_time(self, key: str) -> int | None:
+        """When the article was routed: the timestamp of the routed copy that completed
+        its routes (its enriched record's time if it has no routes), or None."""
+        expected = self.expected_routed.get(key)
+        if expected is None:
+            return None
+        if expected == 0:
+            return min(self.enriched[key])
+        stamps = sorted(self.routed_at.get(key, ()))
+        return stamps[expected - 1] if len(stamps) >= expected else None
 
     async def wait_enriched(self, ids: Sequence[str], timeout: float) -> None:
         """Wait until every id has an enriched record, or ``timeout`` seconds."""
@@ -548,7 +562,9 @@ async def measure(
         await producer.stop()
         await consumer.stop()
 
-    arrived = {i: min(collector.enriched[i]) for i in ids if i in collector.enriched}
+    # An article counts once every routed copy its routes name has arrived.
+    routed_ms = {i: collector.routed_time(i) for i in ids}
+    arrived = {i: t for i, t in routed_ms.items() if t is not None}
     latencies = [arrived[i] - sent_ms[i] for i in arrived]
     first_sent = min(sent_ms.values())
     window_s = (max(arrived.values()) - first_sent) / 1000 if arrived else math.nan

@@ -49,7 +49,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     asyncio.run(ensure_topics(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
-    import agents.route  # noqa: F401  (registers route_articles)
     from streams.app import app
     from streams.worker import Worker
 
@@ -186,6 +185,24 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- reroute ------------------------------------------------------------------------------
+
+
+def cmd_reroute(args: argparse.Namespace) -> int:
+    from agents.route import reroute
+    from agents.routing import load_routes
+    from streams.topics import ensure_topics, registry
+
+    settings = get_settings()
+    routes = load_routes(settings.routes)
+    asyncio.run(ensure_topics(settings, [t.name for t in registry(routes)]))
+    sent = asyncio.run(reroute(settings, routes))
+    for topic, count in sorted(sent.items()):
+        print(f"{count:8d}  {topic}")
+    print(f"re-routed {sum(sent.values())} record(s) from wirestream.enriched")
+    return 0
+
+
 # -- topics -------------------------------------------------------------------------------
 
 
@@ -314,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--port", type=int, default=None, help="port (default WIRESTREAM_BROKER_PORT)")
     b.set_defaults(func=cmd_broker)
 
-    w = sub.add_parser("worker", help="run a Faust worker (enrich_articles + route_articles)")
+    w = sub.add_parser("worker", help="run a Faust worker (enrich_articles: enrich and route)")
     w.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     w.add_argument("--web-port", type=int, help="web server port (default WIRESTREAM_WEB_PORT)")
     w.set_defaults(func=cmd_worker)
@@ -332,6 +349,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="JSON lines instead of readable lines")
     s.add_argument("--timeout", type=float, default=None, help="stop after S idle seconds")
     s.set_defaults(func=cmd_subscribe)
+
+    rr = sub.add_parser(
+        "reroute", help="send what wirestream.enriched holds to the topics the routes now name"
+    )
+    rr.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
+    rr.set_defaults(func=cmd_reroute)
 
     t = sub.add_parser("topics", help="list output topics and the routes that feed them")
     t.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")

@@ -37,7 +37,12 @@ class Settings(BaseSettings):
         0.1, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
     )
     nlp_processes: int = Field(
-        0, ge=0, description="Processes running the NLP per worker (0: a thread in the worker)."
+        1,
+        ge=0,
+        description=(
+            "Processes running the NLP per worker (1: one child process, so Kafka I/O never"
+            " waits on the NLP; 0: a thread in the worker process)."
+        ),
     )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")

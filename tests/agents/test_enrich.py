@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 import jsonschema
 import orjson
@@ -42,10 +45,23 @@ def test_decode_splits_valid_and_refused() -> None:
     ]
 
 
-def test_process_batch_enriches_the_seed_and_keeps_order() -> None:
+@pytest.fixture(autouse=True)
+def nlp_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent tests run the NLP in a thread; the process tests say so themselves."""
+    monkeypatch.setattr(
+        enrich_module, "settings", enrich_module.settings.model_copy(update={"nlp_processes": 0})
+    )
+
+
+def test_process_batch_enriches_the_seed_routes_it_and_keeps_order() -> None:
     out = process_batch([message(b"[]", b"bad"), message(SEED_ARTICLE, b"seed-0")])
-    assert [(topic, key) for topic, key, _ in out] == [(DEADLETTER, b"bad"), (ENRICHED, b"seed-0")]
     record = orjson.loads(out[1][2])
+    # The record goes to wirestream.enriched and to each routed topic, as the same bytes.
+    assert [(topic, key) for topic, key, _ in out] == [(DEADLETTER, b"bad")] + [
+        (topic, b"seed-0") for topic in record["routes"]
+    ]
+    assert len({value for _, _, value in out[1:]}) == 1
+    assert record["routes"] == [ENRICHED, "wirestream.topic.conflict", "wirestream.topic.politics"]
     jsonschema.validate(record, json_schema("enriched-article.v2"))
     people = {e["canonical"] for e in record["entities"] if e["label"] == "PERSON"}
     assert {
@@ -66,11 +82,13 @@ def test_agent_sends_outputs_for_every_input(sent: Sent) -> None:
             await agent.put(SEED_ARTICLE, key=b"seed-0", wait=False)
             await agent.put(b"\xff\xfe", key=b"binary", wait=False)
             await agent.put(orjson.dumps({"headline": 3, "body": ""}), key=b"typed", wait=False)
-            await sent.wait_for(3)
+            await sent.wait_for(5)
 
     asyncio.run(go())
     by_key = {key: (topic, orjson.loads(value)) for topic, key, value in sent}
-    assert by_key[b"seed-0"][0] == ENRICHED
+    seed_topics = [topic for topic, key, _ in sent if key == b"seed-0"]
+    assert seed_topics == by_key[b"seed-0"][1]["routes"]
+    assert seed_topics[0] == ENRICHED and len(seed_topics) == 3
     assert by_key[b"seed-0"][1]["id"] == "seed-0"
     assert by_key[b"binary"][0] == DEADLETTER
     assert by_key[b"binary"][1]["reason"]["code"] == "invalid_utf8"
@@ -108,13 +126,62 @@ def test_process_pool_gives_the_same_outputs_in_the_same_order(
     monkeypatch.setattr(
         enrich_module, "settings", enrich_module.settings.model_copy(update={"nlp_processes": 2})
     )
-    enrich_module.nlp_pool.cache_clear()
+    enrich_module.reset_nlp_pool()
     try:
         pooled = asyncio.run(enrich_module.run_nlp(batch))
     finally:
-        pool = enrich_module.nlp_pool()
-        assert pool is not None
-        pool.shutdown()
-        enrich_module.nlp_pool.cache_clear()
+        enrich_module.reset_nlp_pool()
     assert comparable(pooled) == comparable(in_thread)
-    assert len(pooled) == 7
+    assert [t for t, _, _ in pooled].count(DEADLETTER) == 1
+    assert [t for t, _, _ in pooled].count(ENRICHED) == 6
+
+
+class CrashingPool(Executor):
+    """Runs ``process_batch`` inline, but "dies" (BrokenProcessPool) on any batch holding
+    a message keyed ``crash``, as a process pool does when an NLP process is killed."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        CrashingPool.made += 1
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if any(m.key == b"crash" for m in args[0]):
+            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+        else:
+            future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_a_dead_nlp_process_costs_one_article_not_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        enrich_module, "settings", enrich_module.settings.model_copy(update={"nlp_processes": 1})
+    )
+    monkeypatch.setattr(enrich_module, "new_nlp_pool", lambda processes: CrashingPool())
+    CrashingPool.made = 0
+    enrich_module.reset_nlp_pool()
+    good = orjson.dumps({"id": "g1", "headline": "Storm hits coast", "body": "Rain in Lisbon."})
+    batch = [
+        message(good, b"g1", 0),
+        message(good.replace(b"g1", b"crash"), b"crash", 1),
+        message(b"{", b"bad", 2),
+        message(good.replace(b"g1", b"g2"), b"g2", 3),
+    ]
+    try:
+        out = asyncio.run(enrich_module.run_nlp(batch))
+    finally:
+        enrich_module.reset_nlp_pool()
+    enriched = [(t, k) for t, k, _ in out if t == ENRICHED]
+    dead = {k: orjson.loads(v) for t, k, v in out if t == DEADLETTER}
+    assert enriched == [(ENRICHED, b"g1"), (ENRICHED, b"g2")]
+    assert dead[b"crash"]["reason"] == {
+        "code": "enrichment_failed",
+        "message": "the NLP process died on this article",
+    }
+    assert dead[b"crash"]["origin"]["offset"] == 1
+    assert dead[b"bad"]["reason"]["code"] == "invalid_json"
+    # The first pool broke on the batch, the second on the crashing article alone.
+    assert CrashingPool.made == 3

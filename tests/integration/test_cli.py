@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
 
+from agents.routing import ENRICHED
 from streams.settings import Settings
 from streams.topics import ARTICLES
 from tests.helpers import ROOT, SEEDS, free_port, read
@@ -101,6 +103,59 @@ def test_subscribe_prints_routed_articles(worker: Worker, env: dict[str, str]) -
     (line,) = limited.stdout.splitlines()
     assert line.startswith("[wirestream.topic.sport] ")
     assert " | " in line and "tags:" in line
+
+
+def test_reroute_sends_what_is_enriched_to_the_new_routes(
+    worker: Worker, env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    """Routes change: `wirestream reroute` re-sends every enriched record under the new
+    routes file, without the NLP (the worker is not involved)."""
+    stamp = str(time.time_ns())
+    articles = [
+        {
+            "id": f"rr-en-{stamp}",
+            "headline": "Parliament passes the budget",
+            "body": "Members of parliament voted for the budget after a long debate on taxes.",
+        },
+        {
+            "id": f"rr-fr-{stamp}",
+            "headline": "Le parlement adopte le budget",
+            "body": "Les députés ont voté le budget de l'État après un long débat.",
+            "language": "fr",
+        },
+    ]
+    path = tmp_path / "rr.jsonl"
+    path.write_text("\n".join(json.dumps(a) for a in articles))
+    assert cli(env, "publish", str(path), "--quiet").returncode == 0
+    ids = {a["id"] for a in articles}
+    servers = settings.bootstrap_servers
+    read(servers, [ENRICHED], until=lambda rs: ids <= {r.key for r in rs}, timeout=60)
+    enriched = read(servers, [ENRICHED], idle=3.0, timeout=60)
+    assert ids <= {r.key for r in enriched}
+
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        "version = 1\n"
+        '[[route]]\ntopic = "wirestream.topic.english"\nwhen.languages = ["en"]\n'
+        '[[route]]\ntopic = "wirestream.topic.rest"\nwhen.unmatched = true\n'
+    )
+    result = cli(env, "reroute", "--routes", str(routes))
+    assert result.returncode == 0, result.stderr
+    assert f"re-routed {len(enriched)} record(s)" in result.stdout
+
+    english = Counter(r.key for r in enriched if r.value["language"] == "en")
+    rest = Counter(r.key for r in enriched if r.value["language"] != "en")
+    assert english[f"rr-en-{stamp}"] == 1 and rest[f"rr-fr-{stamp}"] == 1
+    out = read(
+        servers,
+        ["wirestream.topic.english", "wirestream.topic.rest"],
+        until=lambda rs: len(rs) >= len(enriched),
+        timeout=60,
+    )
+    assert Counter(r.key for r in out if r.topic == "wirestream.topic.english") == english
+    assert Counter(r.key for r in out if r.topic == "wirestream.topic.rest") == rest
+    for r in out:
+        assert r.value["routes"] == [ENRICHED, r.topic]
 
 
 def newcomer_env(tmp_path: Path, port: int) -> dict[str, str]:

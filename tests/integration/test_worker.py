@@ -1,0 +1,56 @@
+"""The worker's NLP process on the embedded broker: it exists, and it never outlives
+the worker, even after ``kill -9``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import start_worker, worker_env
+from tests.integration.conftest import EmbeddedBroker
+
+pytestmark = pytest.mark.integration
+
+
+def children(pid: int) -> dict[int, str]:
+    """Live child processes of ``pid`` with their command lines (from /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(stat.parent.name)] = cmdline.decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_nlp_process_exits_when_its_worker_is_killed(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-orphan-test")
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 60
+        nlp = {}
+        while not nlp and time.monotonic() < deadline:
+            nlp = {p: c for p, c in children(worker.process.pid).items() if "spawn" in c}
+            time.sleep(0.2)
+        assert len(nlp) >= 1, f"no NLP process under the worker: {children(worker.process.pid)}"
+    finally:
+        worker.kill()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in nlp) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in nlp if alive(p)], "NLP processes outlived the killed worker"
