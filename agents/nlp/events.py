@@ -3,6 +3,18 @@
 ``wirestream_events`` (after ``wirestream_entities``) puts events on ``doc._.ws_events``
 and their unique tags on ``doc._.ws_tags``. :func:`classify_acled` turns a text's events
 into one ACLED / CASE 2021 event type (measured by ``bench/events_eval.py``).
+
+Events come sentence by sentence; within a sentence the *primary* event comes first and
+the others follow in text order. The primary event is the one whose ACLED type the
+sentence is about: chosen by the learned event-type model (``models/events/``, trained by
+``training/events/train.py``) when it is there, else the tag first in ``acled_order``.
+The model only looks at sentences that already have an event. It scores the 30 ACLED
+types from the sentence's lemmas, lemma bigrams, entity labels and the rules' tags; a
+type the rules proposed gets a bonus (``TypeModel.bonus``, in log-probability). When the
+model's type is not one the rules proposed, an event of that type's canonical tag (the
+first tag in ``acled_order`` with it) is added as the primary event, on the trigger of the
+sentence's first event: every type :func:`classify_acled` returns is a tag the record
+carries.
 """
 
 from __future__ import annotations
@@ -10,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -20,6 +34,7 @@ from spacy.vocab import Vocab
 from agents.nlp.data import load_toml
 from agents.nlp.entities import MentionRef
 from agents.nlp.extensions import register
+from agents.nlp.linear import Features, LinearModel
 from agents.nlp.types import Event
 
 register()
@@ -39,6 +54,12 @@ CLOSING_QUOTES = ("\u201d", '"')
 #: A sentence with no named actor but one of these lemmas ("the two ministers signed",
 #: "both sides agreed") is about the article's two main country actors.
 PAIR_WORDS = frozenset({"two", "both"})
+#: The committed event-type model (see training/events/); without it, rules only.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "events"
+#: Parts of speech left out of the model's lemma features (function words, numbers).
+MODEL_SKIP_POS = frozenset(
+    {"PUNCT", "SPACE", "NUM", "DET", "ADP", "CCONJ", "SCONJ", "PRON", "AUX", "PART", "SYM", "X"}
+)
 
 
 class TaxonomyError(ValueError):
@@ -188,20 +209,161 @@ def _strings(values: Any, where: str) -> tuple[str, ...]:
 
 
 def classify_acled(events: Sequence[Event], taxonomy: Taxonomy) -> str | None:
-    """One ACLED / CASE type for a text from its events: the first ``acled`` type of the
-    event whose tag comes first in ``taxonomy.acled_order`` (ties: the earliest event);
-    ``None`` when no event has one."""
+    """One ACLED / CASE type for a text from its events.
+
+    Each sentence's type is the first ``acled`` type of its first event that has one (the
+    component puts a sentence's primary event first); of those, the type of the tag that
+    comes first in ``taxonomy.acled_order`` wins (ties: the earliest sentence). ``None``
+    when no event has a type."""
     rank = {slug: i for i, slug in enumerate(taxonomy.acled_order)}
     best: tuple[int, int] | None = None
     choice: str | None = None
+    seen: set[int] = set()
     for position, event in enumerate(events):
         tag = taxonomy.tags.get(event["tag"])
-        if tag is None or not tag.acled:
+        if tag is None or not tag.acled or event["sentence"] in seen:
             continue
+        seen.add(event["sentence"])
         key = (rank.get(tag.slug, len(rank)), position)
         if best is None or key < best:
             best, choice = key, tag.acled[0]
     return choice
+
+
+def canonical_tags(taxonomy: Taxonomy) -> dict[str, str]:
+    """ACLED type → the first tag in ``acled_order`` whose (first) type it is."""
+    out: dict[str, str] = {}
+    for slug in taxonomy.acled_order:
+        out.setdefault(taxonomy.tags[slug].acled[0], slug)
+    return out
+
+
+@dataclass(frozen=True)
+class TypeModel:
+    """The learned event-type model and its decision settings (``meta.json``)."""
+
+    model: LinearModel
+    #: Added to the log-probability of a type the rules proposed for the sentence.
+    bonus: float
+    #: A sentence with no rule type gets the model's type only at this probability.
+    min_prob: float
+
+    @classmethod
+    def load(cls, directory: Path) -> TypeModel:
+        model = LinearModel.load(directory)
+        decision = model.meta.get("decision", {})
+        return cls(model, float(decision.get("bonus", 0.0)), float(decision.get("min_prob", 1.0)))
+
+
+@lru_cache(maxsize=4)
+def load_type_model(directory: str = str(DEFAULT_MODEL_DIR)) -> TypeModel | None:
+    """The event-type model, or ``None`` when ``directory`` is empty or has none."""
+    if not directory or not (Path(directory) / "meta.json").is_file():
+        return None
+    return TypeModel.load(Path(directory))
+
+
+def sentence_features(sent: Span, events: Sequence[Event]) -> Features:
+    """The type model's features for a sentence and its (rule) events: content lemmas and
+    their bigrams, entity labels, the events' tags and trigger words."""
+    words = [t.lemma_.casefold() for t in sent if t.pos_ not in MODEL_SKIP_POS]
+    feats: Features = {"bias": 1.0}
+    for word in words:
+        feats["w=" + word] = 1.0
+    for first, second in zip(words, words[1:], strict=False):
+        feats[f"b={first}_{second}"] = 1.0
+    for ent in sent.ents:
+        feats["e=" + ent.label_] = 1.0
+    for event in events:
+        feats["t=" + event["tag"]] = 1.0
+        feats["g=" + event["trigger"].casefold()] = 1.0
+    return feats
+
+
+def choose_type(
+    probs: Sequence[float] | np.ndarray,
+    classes: Sequence[str],
+    candidates: Sequence[str],
+    bonus: float,
+    min_prob: float,
+) -> str | None:
+    """The sentence's ACLED type: the best of log-probability + ``bonus`` for the rules'
+    ``candidates``; with no candidates, the model's best only if it reaches ``min_prob``."""
+    scores = np.log(np.asarray(probs, dtype=np.float64) + 1e-9)
+    if not candidates:
+        best = int(scores.argmax())
+        return classes[best] if probs[best] >= min_prob else None
+    index = {c: i for i, c in enumerate(classes)}
+    for c in set(candidates):
+        if c in index:
+            scores[index[c]] += bonus
+    return classes[int(scores.argmax())]
+
+
+def primary_first(
+    events: Sequence[Event], chosen: str | None, taxonomy: Taxonomy, canonical: dict[str, str]
+) -> list[Event]:
+    """One sentence's events with the primary one first (the rest in text order).
+
+    ``chosen`` is the sentence's ACLED type (``None``: the rules' own, by ``acled_order``).
+    An event of a type no event has is added on the first event's trigger and actors,
+    with the type's canonical tag."""
+    rank = {slug: i for i, slug in enumerate(taxonomy.acled_order)}
+    typed = [e for e in events if taxonomy.tags[e["tag"]].acled]
+    if chosen is None:
+        if not typed:
+            return list(events)
+        primary = min(typed, key=lambda e: rank[e["tag"]])
+        return [primary, *(e for e in events if e is not primary)]
+    for event in typed:
+        if taxonomy.tags[event["tag"]].acled[0] == chosen:
+            return [event, *(e for e in events if e is not event)]
+    tag = taxonomy.tags[canonical[chosen]]
+    anchor = events[0]
+    added = Event(
+        tag=tag.slug,
+        cameo=tag.cameo,
+        name=tag.name,
+        quad_class=tag.quad_class,
+        goldstein=tag.goldstein,
+        iptc=tag.iptc,
+        trigger=anchor["trigger"],
+        trigger_span=list(anchor["trigger_span"]),
+        sentence=anchor["sentence"],
+        sentence_text=anchor["sentence_text"],
+        actor1=anchor["actor1"],
+        actor2=anchor["actor2"],
+    )
+    return [added, *events]
+
+
+def resolve_primary(
+    doc: Doc, events: Sequence[Event], taxonomy: Taxonomy, type_model: TypeModel | None
+) -> list[Event]:
+    """The events, sentence by sentence, each sentence's primary event first (one
+    vectorised model call for all the sentences that have events)."""
+    if not events:
+        return []
+    groups: dict[int, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event["sentence"], []).append(event)
+    order = sorted(groups)
+    chosen: dict[int, str | None] = dict.fromkeys(order)
+    if type_model is not None:
+        sents = list(doc.sents)
+        rows = [sentence_features(sents[i], groups[i]) for i in order]
+        probs = type_model.model.proba_many(rows)
+        classes = type_model.model.classes
+        for i, p in zip(order, probs, strict=True):
+            candidates = [
+                taxonomy.tags[e["tag"]].acled[0] for e in groups[i] if taxonomy.tags[e["tag"]].acled
+            ]
+            chosen[i] = choose_type(p, classes, candidates, type_model.bonus, type_model.min_prob)
+    canonical = canonical_tags(taxonomy)
+    out: list[Event] = []
+    for i in order:
+        out.extend(primary_first(groups[i], chosen[i], taxonomy, canonical))
+    return out
 
 
 def _variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -372,14 +534,25 @@ def unique_tags(events: Sequence[Event]) -> list[str]:
 class EventComponent:
     """spaCy component: ``doc._.ws_events`` and ``doc._.ws_tags``."""
 
-    def __init__(self, vocab: Vocab, taxonomy: str, actor_labels: Sequence[str]) -> None:
+    def __init__(
+        self, vocab: Vocab, taxonomy: str, actor_labels: Sequence[str], model: str = ""
+    ) -> None:
         self.taxonomy = load_taxonomy(taxonomy)
         self.matcher, self.keys = build_matcher(vocab, self.taxonomy)
         self.actor_labels = frozenset(actor_labels)
+        self.type_model = load_type_model(model)
+        if self.type_model is not None:
+            unknown = set(self.type_model.model.classes) - set(self.taxonomy.acled_types)
+            if unknown:
+                raise TaxonomyError(f"{model}: classes not in acled_types: {sorted(unknown)}")
+
+    def rule_events(self, doc: Doc) -> list[Event]:
+        """The taxonomy's events in text order (before the primary events are chosen)."""
+        refs: list[MentionRef] = doc._.ws_mentions or []
+        return extract_events(doc, self.matcher, self.keys, refs, self.actor_labels)
 
     def __call__(self, doc: Doc) -> Doc:
-        refs: list[MentionRef] = doc._.ws_mentions or []
-        events = extract_events(doc, self.matcher, self.keys, refs, self.actor_labels)
+        events = resolve_primary(doc, self.rule_events(doc), self.taxonomy, self.type_model)
         doc._.ws_events = events
         doc._.ws_tags = unique_tags(events)
         return doc
@@ -387,9 +560,15 @@ class EventComponent:
 
 @Language.factory(
     "wirestream_events",
-    default_config={"taxonomy": "taxonomy.toml", "actor_labels": list(ACTOR_LABELS)},
+    default_config={
+        "taxonomy": "taxonomy.toml",
+        "actor_labels": list(ACTOR_LABELS),
+        "model": str(DEFAULT_MODEL_DIR),
+    },
     requires=["token.lemma", "token.pos", "token.is_sent_start"],
     assigns=["doc._.ws_events", "doc._.ws_tags"],
 )
-def make_events(nlp: Language, name: str, taxonomy: str, actor_labels: list[str]) -> EventComponent:
-    return EventComponent(nlp.vocab, taxonomy, actor_labels)
+def make_events(
+    nlp: Language, name: str, taxonomy: str, actor_labels: list[str], model: str
+) -> EventComponent:
+    return EventComponent(nlp.vocab, taxonomy, actor_labels, model)

@@ -288,3 +288,39 @@ def test_events_section_carries_the_heldout_half(
         ["events.macro_f1", "0.7000", "0.60", "PASS"],
         ["events.heldout_macro_f1", "0.5500"],
     ]
+
+
+def test_events_heldout_prefers_the_models_cross_validated_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "case.tsv"
+    path.write_text(CASE, encoding="utf-8")
+    detail = {
+        "macro_f1": 0.97,  # in-sample: the model is trained on dev
+        "heldout_even_ids": {"macro_f1": 0.93, "n": 1},
+        "honest_macro_f1": 0.64,
+    }
+    monkeypatch.setattr(quality, "load_evaluator", lambda module, fn: lambda p, nlp: detail)
+    events = quality.eval_events(path, None)["events"]
+    assert (events["macro_f1"], events["heldout_macro_f1"]) == (0.97, 0.64)
+
+
+def test_honest_estimate_comes_from_the_model_or_the_even_half() -> None:
+    import spacy
+
+    from agents.nlp.events import load_type_model
+
+    blank = spacy.blank("en")  # no events component: the rules' even half
+    result = events_eval.add_honest_estimate({"heldout_even_ids": {"macro_f1": 0.5}}, blank)
+    assert (result["honest_macro_f1"], result["honest_source"]) == (
+        0.5,
+        "rules only: heldout_even_ids",
+    )
+    type_model = load_type_model()
+    assert type_model is not None
+    with_model = spacy.blank("en")
+    with_model.add_pipe("wirestream_events")
+    result = events_eval.add_honest_estimate({"heldout_even_ids": {"macro_f1": 0.9}}, with_model)
+    nested = type_model.model.meta["nested_cv"]["heldout_even_ids"]["macro_f1"]
+    assert result["honest_macro_f1"] == nested
+    assert "nested_cv" in result["model_cv"]

@@ -11,11 +11,17 @@ from spacy.language import Language
 from agents.nlp import NlpInput, analyse
 from agents.nlp.data import data_path
 from agents.nlp.events import (
+    DEFAULT_MODEL_DIR,
     TaxonomyError,
+    canonical_tags,
+    choose_type,
     classify_acled,
     load_taxonomy,
+    load_type_model,
     parse_tag,
     parse_trigger,
+    primary_first,
+    sentence_features,
 )
 from agents.nlp.topics import load_lexicon
 from agents.nlp.types import Event
@@ -98,23 +104,112 @@ def test_every_case_2021_type_is_reachable() -> None:
     assert {taxonomy.tags[slug].acled[0] for slug in taxonomy.acled_order} == case_types
 
 
-def test_classify_acled_takes_the_first_tag_in_acled_order() -> None:
+def event(tag: str, sentence: int = 0, trigger: str = "x") -> Event:
+    return Event(
+        tag=tag, cameo=None, name="", quad_class=None, goldstein=None, iptc="",
+        trigger=trigger, trigger_span=[0, 1], sentence=sentence, sentence_text="x",
+        actor1="A", actor2=None,
+    )  # fmt: skip
+
+
+def test_classify_acled_takes_the_first_tag_in_acled_order_across_sentences() -> None:
     taxonomy = load_taxonomy()
-
-    def event(tag: str) -> Event:
-        return Event(
-            tag=tag, cameo=None, name="", quad_class=None, goldstein=None, iptc="",
-            trigger="x", trigger_span=[0, 1], sentence=0, sentence_text="x",
-            actor1=None, actor2=None,
-        )  # fmt: skip
-
     assert classify_acled([], taxonomy) is None
     assert classify_acled([event("election")], taxonomy) is None  # no acled type
     # a suicide bombing outranks the attack it is part of, whatever the order in the text
-    assert classify_acled([event("attack"), event("suicide-bombing")], taxonomy) == "SUIC_BOMB"
-    assert classify_acled([event("arrest"), event("organised-crime")], taxonomy) == "ORG_CRIME"
+    both = [event("attack", 0), event("suicide-bombing", 1)]
+    assert classify_acled(both, taxonomy) == "SUIC_BOMB"
+    assert (
+        classify_acled([event("arrest", 0), event("organised-crime", 1)], taxonomy) == "ORG_CRIME"
+    )
     order = taxonomy.acled_order
     assert order.index("suicide-bombing") < order.index("attack")
+
+
+def test_classify_acled_takes_each_sentences_primary_event() -> None:
+    taxonomy = load_taxonomy()
+    # within a sentence the first event with a type is the sentence's (the primary one)
+    assert classify_acled([event("attack"), event("suicide-bombing")], taxonomy) == "ATTACK"
+    assert classify_acled([event("election"), event("arrest")], taxonomy) == "ARREST"
+    same = [event("attack", 0), event("suicide-bombing", 0), event("arrest", 1)]
+    assert classify_acled(same, taxonomy) == "ATTACK"  # attack outranks arrest
+
+
+def test_rules_only_primary_event_is_first_in_acled_order() -> None:
+    taxonomy = load_taxonomy()
+    canonical = canonical_tags(taxonomy)
+    events = [event("statement"), event("attack"), event("suicide-bombing")]
+    ordered = primary_first(events, None, taxonomy, canonical)
+    assert [e["tag"] for e in ordered] == ["suicide-bombing", "statement", "attack"]
+    # no event with a type: unchanged
+    assert primary_first([event("statement")], None, taxonomy, canonical) == [event("statement")]
+
+
+def test_model_choice_reorders_or_adds_the_canonical_tag() -> None:
+    taxonomy = load_taxonomy()
+    canonical = canonical_tags(taxonomy)
+    assert set(canonical) == set(taxonomy.acled_types)
+    assert canonical["ARMED_CLASH"] == "armed-clash"
+    events = [event("statement", trigger="said"), event("attack", trigger="attacked")]
+    ordered = primary_first(events, "ATTACK", taxonomy, canonical)
+    assert [e["tag"] for e in ordered] == ["attack", "statement"]
+    added = primary_first(events, "ARMED_CLASH", taxonomy, canonical)
+    assert [e["tag"] for e in added] == ["armed-clash", "statement", "attack"]
+    assert added[0]["trigger"] == "said" and added[0]["actor1"] == "A"  # the first trigger
+    assert added[0]["cameo"] == taxonomy.tags["armed-clash"].cameo
+    assert classify_acled(added, taxonomy) == "ARMED_CLASH"
+
+
+def test_choose_type_bonus_and_threshold() -> None:
+    classes = ["ARMED_CLASH", "ATTACK", "DIPLO"]
+    probs = [0.6, 0.1, 0.3]
+    assert choose_type(probs, classes, [], bonus=2.0, min_prob=0.5) == "ARMED_CLASH"
+    assert choose_type(probs, classes, [], bonus=2.0, min_prob=0.7) is None
+    # log(0.1) + 2 > log(0.6): the rules' candidate wins
+    assert choose_type(probs, classes, ["ATTACK"], bonus=2.0, min_prob=0.9) == "ATTACK"
+    assert choose_type(probs, classes, ["ATTACK"], bonus=1.0, min_prob=0.9) == "ARMED_CLASH"
+    assert choose_type(probs, classes, ["ATTACK", "DIPLO"], bonus=5.0, min_prob=0.9) == "DIPLO"
+
+
+def test_type_model_on_disk_matches_the_taxonomy() -> None:
+    assert load_type_model("") is None
+    files = list(DEFAULT_MODEL_DIR.iterdir())
+    assert {f.name for f in files} == {"weights.npz", "meta.json"}
+    assert sum(f.stat().st_size for f in files) < 3_000_000
+    type_model = load_type_model()
+    assert type_model is not None
+    assert sorted(type_model.model.classes) == sorted(load_taxonomy().acled_types)
+    assert type_model.bonus > 0 and 0 < type_model.min_prob <= 1
+    # the honest estimate is recorded with the weights
+    nested = type_model.model.meta["nested_cv"]["heldout_even_ids"]["macro_f1"]
+    assert 0.0 < nested < 1.0
+
+
+def test_sentence_features_use_lemmas_entities_and_tags(nlp: Language) -> None:
+    doc = nlp("Rebels attacked the army base in Kandahar.")
+    feats = sentence_features(next(iter(doc.sents)), [event("attack", trigger="attacked")])
+    assert feats["w=attack"] == 1.0 and feats["b=army_base"] == 1.0
+    assert "w=the" not in feats and "w=." not in feats
+    assert feats["t=attack"] == 1.0 and feats["g=attacked"] == 1.0 and feats["bias"] == 1.0
+    assert "e=GPE" in feats
+
+
+def test_every_type_the_pipeline_gives_is_a_tag_it_carries(nlp: Language) -> None:
+    taxonomy = load_taxonomy()
+    texts = [
+        "Police fired tear gas at protesters who threw stones in the capital.",
+        "Government forces retook the town from the rebels after heavy fighting.",
+        "A car bomb exploded near a market, killing five people.",
+        "The two ministers met in Ankara and said they would sign a trade deal.",
+    ]
+    for [result] in ([r] for r in analyse([NlpInput(t, 0, "en") for t in texts], nlp)):
+        events = result["events"]
+        assert result["tags"] == list(dict.fromkeys(e["tag"] for e in events))
+        kind = classify_acled(events, taxonomy)
+        assert kind is not None
+        assert any(taxonomy.tags[t].acled[:1] == (kind,) for t in result["tags"])
+        sentences = [e["sentence"] for e in events]
+        assert sentences == sorted(sentences)  # sentence by sentence
 
 
 def test_news_tags_have_null_codes(nlp: Language) -> None:
