@@ -30,6 +30,7 @@ soak: $(STAMP)
 DATA ?= ../shared/data
 train: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.ner.train --data $(DATA)
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.events.train --data $(DATA) --nested --select
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.sentiment.train --data $(DATA)/newsmtsc
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.topics.train --data $(DATA)
 

@@ -32,9 +32,16 @@ class Settings(BaseSettings):
     replication: int = Field(1, ge=1, description="Replication factor for topics we create.")
     data_dir: Path = Field(Path(".wirestream"), description="Faust data directory.")
     batch_size: int = Field(16, ge=1, description="Articles per NLP batch.")
-    batch_wait: float = Field(0.1, gt=0, description="Seconds to wait to fill a batch.")
+    batch_wait: float = Field(
+        0.02,
+        gt=0,
+        description=(
+            "Seconds to wait to fill a batch when it is not full. Articles that arrive while"
+            " a batch is in the NLP join the next one anyway, so this only adds latency."
+        ),
+    )
     fetch_max_wait: float = Field(
-        0.1, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
+        0.05, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
     )
     nlp_processes: int = Field(
         1,

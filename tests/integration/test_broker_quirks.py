@@ -179,3 +179,40 @@ def test_group_join_waits_half_the_session_timeout(broker: EmbeddedBroker) -> No
 
     joined = asyncio.run(go(6000))
     assert 2.7 <= joined <= 8.0
+
+
+def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: EmbeddedBroker) -> None:
+    """A fetch waits its whole ``fetch_max_wait_ms`` even when a record arrives meanwhile
+    (Apache Kafka answers at once), hence the worker's short WIRESTREAM_FETCH_MAX_WAIT.
+    Records produced at several points of the 1 s fetch cycle: some wait most of it."""
+
+    async def go() -> list[float]:
+        topic = name("fetchwait")
+        producer = AIOKafkaProducer(bootstrap_servers=servers(broker))
+        await producer.start()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers(broker), group_id=None, fetch_max_wait_ms=1000
+        )
+        await consumer.start()
+        try:
+            await producer.send_and_wait(topic, b"first", partition=0)
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_end(tp)
+            await consumer.position(tp)
+            delays = []
+            for pause in (0.1, 0.35, 0.6, 0.85):
+                await asyncio.sleep(pause)
+                sent = time.monotonic()
+                await producer.send_and_wait(topic, b"x", partition=0)
+                while not await consumer.getmany(timeout_ms=3000):
+                    pass
+                delays.append(time.monotonic() - sent)
+            return delays
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    delays = asyncio.run(go())
+    assert max(delays) > 0.4, f"records returned {delays} s after they were produced"
+    assert max(delays) < 1.5
