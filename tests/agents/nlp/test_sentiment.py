@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pytest
 from spacy.language import Language
 
 from agents.nlp import NlpInput, analyse
+from agents.nlp.linear import LinearModel, average_models, fit_softmax
 from agents.nlp.sentiment import (
     DEFAULT_MODEL_DIR,
+    DENSE_PARTS,
+    DENSE_WINDOW,
     TARGET_CLASSES,
     analyzer,
+    dense_target_features,
+    encode,
+    entity_sentiments,
+    kept_tokens,
     label_for,
     lexicon_valence,
     load_target_model,
@@ -133,3 +144,119 @@ def test_entities_get_sentiment_in_analyse(nlp: Language) -> None:
     smith = next(e for e in result["entities"] if e["canonical"].endswith("Smith"))
     assert smith["label"] == "PERSON"
     assert smith["sentiment"] is not None and smith["sentiment"]["label"] == "positive"
+
+
+# The dense head over the pipeline's tok2vec vectors.
+
+
+def test_dense_features_are_window_means() -> None:
+    tensor = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)  # token i = (2i, 2i + 1)
+    kept = np.array([True] * 8)
+    kept[5] = False  # a whitespace token, left out everywhere
+    # Sentence = tokens 1..7, target = tokens 2..3 (exclusive end 4).
+    [row] = dense_target_features(tensor, kept, [(1, 8, 2, 4)])
+    assert row.shape == (DENSE_PARTS * 2,) and DENSE_WINDOW == 3
+    target, left, right, sentence = row.reshape(DENSE_PARTS, 2)
+    assert target.tolist() == [5.0, 6.0]  # tokens 2, 3
+    assert left.tolist() == [2.0, 3.0]  # only token 1 lies before it in the sentence
+    assert np.allclose(right, [(8 + 12 + 14) / 3, (9 + 13 + 15) / 3])  # 4, 6, 7 (5: space)
+    assert np.allclose(sentence, [(2 + 4 + 6 + 8 + 12 + 14) / 6, (3 + 5 + 7 + 9 + 13 + 15) / 6])
+    # A target at the sentence start has no left window: zeros.
+    [row] = dense_target_features(tensor, kept, [(1, 8, 1, 2)])
+    assert row.reshape(DENSE_PARTS, 2)[1].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="no tok2vec"):
+        dense_target_features(np.zeros((0, 96), dtype=np.float32), kept, [(0, 8, 1, 2)])
+
+
+def test_shipped_model_has_a_dense_head_over_tok2vec() -> None:
+    model = load_target_model()
+    assert model.head is not None
+    doc = encode("Critics slammed Smith for the decision.")
+    assert doc.tensor.shape == (len(doc), 96)
+    assert model.head.width == DENSE_PARTS * doc.tensor.shape[1]
+    assert model.meta["dense"]["width"] == model.head.width
+
+
+def test_pipeline_vectors_match_the_training_encoder(nlp: Language) -> None:
+    """Training encodes each sentence alone with the base model's tok2vec; the pipeline
+    encodes whole articles with the same weights: a target's dense input must be the same
+    but for the few vectors that see across the sentence boundary."""
+    sentence = "On Tuesday morning in London, critics slammed Smith for the decision."
+    text = f"Markets were calm.\n\n{sentence}"
+    doc = nlp(text)
+    alone = encode(sentence)
+    at = sentence.index("Smith")
+    span = doc.char_span(text.index(sentence) + at, text.index(sentence) + at + 5)
+    own = alone.char_span(at, at + 5)
+    assert span is not None and own is not None and span.text == own.text == "Smith"
+    sent = span.sent
+    [in_doc] = dense_target_features(
+        doc.tensor, kept_tokens(doc), [(sent.start, sent.end, span.start, span.end)]
+    )
+    [trained] = dense_target_features(
+        alone.tensor, kept_tokens(alone), [(0, len(alone), own.start, own.end)]
+    )
+    width = doc.tensor.shape[1]
+    # The target and its windows are more than 4 tokens (tok2vec's reach) from the
+    # previous sentence: the same vectors.
+    assert np.allclose(in_doc[: 3 * width], trained[: 3 * width], atol=1e-4)
+    assert np.corrcoef(in_doc, trained)[0, 1] > 0.95
+
+
+def test_negative_target_in_an_article(nlp: Language) -> None:
+    headline = "Court jails fraudster"
+    body = (
+        "Judge Mary Brown sentenced John Smith to ten years for a cruel fraud that ruined "
+        "hundreds of pensioners. Smith was convicted of stealing, lying and abuse."
+    )
+    doc = nlp(f"{headline}\n\n{body}")
+    smith = next(e for e in doc._.ws_entities if e["canonical"].endswith("Smith"))
+    assert smith["sentiment"]["label"] == "negative" and smith["sentiment"]["score"] < -0.2
+    # The component's result is the model's on the pipeline's own vectors.
+    [again] = entity_sentiments(doc, [smith], {}, load_target_model())
+    assert again == smith["sentiment"]
+
+
+def test_dense_head_saves_loads_and_averages(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = [{"bias": 1.0, f"w:{i % 5}": 1.0} for i in range(60)]
+    dense = rng.standard_normal((60, 4)).astype(np.float32)
+    labels = ["a" if x[0] > 0 else "b" for x in dense]  # only the dense input tells
+    fits = [
+        fit_softmax(
+            rows,
+            labels,
+            ["a", "b"],
+            bits=8,
+            epochs=30,
+            learning_rate=0.1,
+            l2=0.0,
+            seed=s,
+            dense=dense,
+            hidden=8,
+            dense_learning_rate=0.01,
+        )
+        for s in (1, 2)
+    ]
+    for fit in fits:
+        assert fit.head is not None and fit.head.width == 4
+        assert (
+            fit.proba_many(rows, dense).argmax(axis=1) == [c == "b" for c in labels]
+        ).mean() > 0.9
+    both = average_models(fits)
+    log = [np.log(f.proba_many(rows, dense)) for f in fits]
+    mean = np.exp((log[0] + log[1]) / 2)
+    assert np.allclose(
+        both.proba_many(rows, dense), mean / mean.sum(axis=1, keepdims=True), atol=1e-4
+    )
+    both.save(tmp_path)
+    loaded = LinearModel.load(tmp_path)
+    assert loaded.head is not None
+    assert np.allclose(loaded.proba_many(rows, dense), both.proba_many(rows, dense), atol=1e-2)
+    with pytest.raises(ValueError, match="dense input"):
+        loaded.proba_many(rows)
+    # Without dense inputs the fit is the plain sparse model (topics, events).
+    plain = fit_softmax(
+        rows, labels, ["a", "b"], bits=8, epochs=2, learning_rate=0.1, l2=0.0, seed=1
+    )
+    assert plain.head is None and plain.proba_many(rows).shape == (60, 2)
