@@ -9,11 +9,38 @@ keep their first ``MAX_PAYLOAD_COPY`` bytes plus the full size.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 DEADLETTER_SCHEMA = "deadletter/1"
 MAX_PAYLOAD_COPY = 65_536
+
+
+@dataclass(frozen=True)
+class Received:
+    """One input message with where it came from (``timestamp`` in seconds)."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float | None
+
+
+def refuse(msg: Received, code: str, message: str) -> dict[str, Any]:
+    """The dead-letter record for one received message."""
+    return dead_letter_record(
+        code=code,
+        message=message,
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        timestamp=msg.timestamp,
+        key=msg.key,
+        payload=msg.value,
+    )
 
 
 def dead_letter_record(

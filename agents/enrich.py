@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -28,7 +27,7 @@ from faust.types import EventT, TopicT
 from spacy.language import Language
 
 from agents import nlp as wsnlp
-from agents.deadletter import dead_letter_record
+from agents.deadletter import Received, refuse
 from agents.routing import ENRICHED, Routes, load_routes
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
@@ -37,18 +36,6 @@ from streams.app import app, settings
 from streams.topics import ARTICLES, DEADLETTER
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Received:
-    """One input message with where it came from."""
-
-    key: bytes | None
-    value: bytes | None
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float | None
 
 
 def decode(
@@ -63,20 +50,6 @@ def decode(
         except InvalidArticle as exc:
             dead.append((msg, refuse(msg, exc.code, exc.message)))
     return good, dead
-
-
-def refuse(msg: Received, code: str, message: str) -> dict[str, Any]:
-    """The dead-letter record for one message."""
-    return dead_letter_record(
-        code=code,
-        message=message,
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        timestamp=msg.timestamp,
-        key=msg.key,
-        payload=msg.value,
-    )
 
 
 def enrich(

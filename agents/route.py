@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.deadletter import dead_letter_record
+from agents.deadletter import Received, refuse
 from agents.routing import ENRICHED, Routes
 from streams import codecs
 from streams.producer import producer_options
@@ -68,16 +68,10 @@ async def reroute(
                     try:
                         topics, value = route(m.value, routes)
                     except (ValueError, KeyError, TypeError) as exc:
-                        record = dead_letter_record(
-                            code="invalid_enriched",
-                            message=f"cannot route: {exc}",
-                            topic=tp.topic,
-                            partition=tp.partition,
-                            offset=m.offset,
-                            timestamp=m.timestamp,
-                            key=m.key,
-                            payload=m.value,
+                        msg = Received(
+                            m.key, m.value, tp.topic, tp.partition, m.offset, m.timestamp / 1000
                         )
+                        record = refuse(msg, "invalid_enriched", f"cannot route: {exc}")
                         topics, value = [DEADLETTER], codecs.dumps(record)
                     for topic in topics:
                         pending.append(await producer.send(topic, value, key=m.key))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.settings import Settings
-from streams.topics import ARTICLES
+from streams.topics import ARTICLES, DEADLETTER
 from tests.helpers import ROOT, SEEDS, free_port, read
 from tests.integration.conftest import Worker, cli
 
@@ -129,9 +131,13 @@ def test_reroute_sends_what_is_enriched_to_the_new_routes(
     assert cli(env, "publish", str(path), "--quiet").returncode == 0
     ids = {a["id"] for a in articles}
     servers = settings.bootstrap_servers
+    junk = f"rr-junk-{stamp}"
+    asyncio.run(produce(servers, ENRICHED, b"not an enriched record", junk))
     read(servers, [ENRICHED], until=lambda rs: ids <= {r.key for r in rs}, timeout=60)
-    enriched = read(servers, [ENRICHED], idle=3.0, timeout=60)
+    everything = read(servers, [ENRICHED], idle=3.0, timeout=60)
+    enriched = [r for r in everything if r.value is not None]
     assert ids <= {r.key for r in enriched}
+    assert [r.key for r in everything if r.value is None] == [junk]
 
     routes = tmp_path / "routes.toml"
     routes.write_text(
@@ -141,7 +147,7 @@ def test_reroute_sends_what_is_enriched_to_the_new_routes(
     )
     result = cli(env, "reroute", "--routes", str(routes))
     assert result.returncode == 0, result.stderr
-    assert f"re-routed {len(enriched)} record(s)" in result.stdout
+    assert f"re-routed {len(everything)} record(s)" in result.stdout
 
     english = Counter(r.key for r in enriched if r.value["language"] == "en")
     rest = Counter(r.key for r in enriched if r.value["language"] != "en")
@@ -156,6 +162,21 @@ def test_reroute_sends_what_is_enriched_to_the_new_routes(
     assert Counter(r.key for r in out if r.topic == "wirestream.topic.rest") == rest
     for r in out:
         assert r.value["routes"] == [ENRICHED, r.topic]
+    dead = read(servers, [DEADLETTER], until=lambda rs: junk in {r.key for r in rs}, timeout=30)
+    (record,) = [r.value for r in dead if r.key == junk]
+    assert record["reason"]["code"] == "invalid_enriched"
+    assert record["origin"]["topic"] == ENRICHED
+    assert record["payload"] == "not an enriched record"
+    assert abs(record["origin"]["timestamp"] - time.time()) < 120  # seconds, not ms
+
+
+async def produce(servers: list[str], topic: str, value: bytes, key: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
 
 
 def newcomer_env(tmp_path: Path, port: int) -> dict[str, str]:
