@@ -25,6 +25,7 @@ from typing import Any
 
 from faust.types import EventT, TopicT
 from spacy.language import Language
+from threadpoolctl import threadpool_limits
 
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
@@ -99,7 +100,9 @@ def pipeline_info(nlp: Language) -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def get_nlp() -> Language:
-    """The process's spaCy pipeline, loaded once."""
+    """The process's spaCy pipeline, loaded once, with numpy's BLAS limited to
+    ``WIRESTREAM_NLP_THREADS`` threads in this process."""
+    threadpool_limits(limits=settings.nlp_threads, user_api="blas")
     return wsnlp.build_nlp()
 
 

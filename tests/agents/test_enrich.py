@@ -185,3 +185,13 @@ def test_a_dead_nlp_process_costs_one_article_not_the_batch(
     assert dead[b"bad"]["reason"]["code"] == "invalid_json"
     # The first pool broke on the batch, the second on the crashing article alone.
     assert CrashingPool.made == 3
+
+
+def test_the_nlp_runs_with_one_blas_thread() -> None:
+    """Multi-threaded BLAS was measured no faster but a third more CPU (bench/README.md)."""
+    from threadpoolctl import threadpool_info
+
+    enrich_module.get_nlp()
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy's BLAS is not visible to threadpoolctl"
+    assert {pool["num_threads"] for pool in blas} == {enrich_module.settings.nlp_threads} == {1}
