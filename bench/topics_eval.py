@@ -168,12 +168,12 @@ def cross_validate(
     ``cache`` keeps the lexicon evidence of every article (derived data: put it under
     .cache/; delete it when the lexicon, the taxonomy or the NER change) so that classifier
     settings can be tried without running the pipeline again."""
+    from training import read_config
     from training.topics.train import (
         CONFIG,
         cross_validated_probabilities,
         featurise,
         load_examples,
-        read_config,
     )
 
     config = read_config(CONFIG, [])

@@ -40,6 +40,7 @@ from agents.nlp.events import (
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.types import Event
 from bench.events_eval import Snippet, read_case, score
+from training import read_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
@@ -220,14 +221,6 @@ def nested_cv(
             predicted[i] = p
         print(f"outer fold {f + 1}/{k}: {point}", file=sys.stderr)
     return predicted, chosen
-
-
-def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    for item in overrides:
-        key, value = item.split("=", 1)
-        config[key] = json.loads(value)
-    return config
 
 
 def main(argv: list[str] | None = None) -> int:

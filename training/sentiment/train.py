@@ -40,6 +40,7 @@ from agents.nlp.sentiment import (
     target_features,
     target_tokens,
 )
+from training import read_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
@@ -165,10 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
     parser.add_argument("--cv", type=int, default=0, help="also print K-fold CV on train")
     args = parser.parse_args(argv)
-    config: dict[str, Any] = json.loads(args.config.read_text(encoding="utf-8"))
-    for item in args.set:
-        key, value = item.split("=", 1)
-        config[key] = json.loads(value)
+    config = read_config(args.config, args.set)
     started = time.perf_counter()
     data = Featurised(args.data / "train.jsonl")
     dev = Featurised(args.data / "devtest_mt.jsonl")

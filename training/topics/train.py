@@ -26,6 +26,7 @@ from typing import Any
 
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.topics import WORLD, classifier_words, topic_features
+from training import read_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
@@ -161,14 +162,6 @@ def cross_validated_probabilities(
             out[i] = {c: float(v) for c, v in zip(model.classes, p, strict=True)}
         print(f"fold {f + 1}/{k} done", file=sys.stderr)
     return out
-
-
-def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    for item in overrides:
-        key, value = item.split("=", 1)
-        config[key] = json.loads(value)
-    return config
 
 
 def main(argv: list[str] | None = None) -> int:
