@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from agents.nlp.linear import LinearModel
 
 
 def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
@@ -15,3 +19,29 @@ def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
         key, value = item.split("=", 1)
         config[key] = json.loads(value)
     return config
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The shared evaluation data, beside the checkout.
+DATA = ROOT.parent / "shared" / "data"
+
+
+def model_parser(
+    doc: str | None, model: str, config: Path, data: str = ""
+) -> argparse.ArgumentParser:
+    """The options every model trainer takes: ``--data`` (default ``DATA/<data>``),
+    ``--out`` (default ``models/<model>``; ``-``: do not write), ``--config`` and
+    ``--set key=JSON``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA / data)
+    parser.add_argument("--out", type=Path, default=ROOT / "models" / model)
+    parser.add_argument("--config", type=Path, default=config)
+    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    return parser
+
+
+def save_model(model: LinearModel, out: Path) -> None:
+    """Write ``model`` to ``out``, unless ``out`` is ``-``."""
+    if out.name != "-":
+        model.save(out)
+        print(f"wrote {out}", file=sys.stderr)

@@ -17,7 +17,6 @@ Settings are in ``training/events/config.json`` (``--set key=JSON`` overrides on
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -40,9 +39,8 @@ from agents.nlp.events import (
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.types import Event
 from bench.events_eval import Snippet, read_case, score
-from training import read_config
+from training import model_parser, read_config, save_model
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CASE_FILE = Path("case2021_events") / "events.dev.tsv"
 
@@ -224,11 +222,7 @@ def nested_cv(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "models" / "events")
-    parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    parser = model_parser(__doc__, "events", CONFIG)
     parser.add_argument("--cv", type=int, default=None, help="folds (0: none; default: config)")
     parser.add_argument(
         "--nested", action="store_true", help="also nested CV (settings chosen inside each fold)"
@@ -268,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(report, indent=2))
     print(f"trained in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if args.out.name != "-":
-        model.save(args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+    save_model(model, args.out)
     return 0
 
 

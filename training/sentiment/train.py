@@ -17,7 +17,6 @@ were chosen by.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -40,9 +39,8 @@ from agents.nlp.sentiment import (
     target_features,
     target_tokens,
 )
-from training import read_config
+from training import model_parser, read_config, save_model
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
 POLARITY = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
 
@@ -159,11 +157,7 @@ def predict(model: LinearModel, rows: list[Features], dense: FloatArray) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/newsmtsc")
-    parser.add_argument("--out", type=Path, default=ROOT / "models" / "sentiment")
-    parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    parser = model_parser(__doc__, "sentiment", CONFIG, data="newsmtsc")
     parser.add_argument("--cv", type=int, default=0, help="also print K-fold CV on train")
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
@@ -195,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if cv:
         model.meta[f"cv{args.cv}_train"] = {k: round(v, 4) for k, v in cv.items()}
-    if args.out.name != "-":
-        model.save(args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+    save_model(model, args.out)
     return 0
 
 

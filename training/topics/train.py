@@ -13,7 +13,6 @@ Settings are in ``training/topics/config.json``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
@@ -26,9 +25,8 @@ from typing import Any
 
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.topics import WORLD, classifier_words, topic_features
-from training import read_config
+from training import model_parser, read_config, save_model
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CLASSES = ("arts", "economy", "politics", "science-technology", "sport", WORLD)
 BBC_CLASS = {
@@ -165,11 +163,7 @@ def cross_validated_probabilities(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "models" / "topics")
-    parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    parser = model_parser(__doc__, "topics", CONFIG)
     parser.add_argument("--cv", type=int, default=0, help="also print k-fold classifier accuracy")
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
@@ -194,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     print(f"trained in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if args.out.name != "-":
-        model.save(args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+    save_model(model, args.out)
     return 0
 
 
