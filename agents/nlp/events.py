@@ -88,6 +88,31 @@ class Tag:
     acled: tuple[str, ...]
     triggers: tuple[Trigger, ...]
 
+    def event(
+        self,
+        trigger: str,
+        trigger_span: list[int],
+        sentence: int,
+        sentence_text: str,
+        actor1: str | None,
+        actor2: str | None,
+    ) -> Event:
+        """An event of this tag."""
+        return Event(
+            tag=self.slug,
+            cameo=self.cameo,
+            name=self.name,
+            quad_class=self.quad_class,
+            goldstein=self.goldstein,
+            iptc=self.iptc,
+            trigger=trigger,
+            trigger_span=trigger_span,
+            sentence=sentence,
+            sentence_text=sentence_text,
+            actor1=actor1,
+            actor2=actor2,
+        )
+
 
 @dataclass(frozen=True)
 class Taxonomy:
@@ -320,19 +345,13 @@ def primary_first(
             return [event, *(e for e in events if e is not event)]
     tag = taxonomy.tags[canonical[chosen]]
     anchor = events[0]
-    added = Event(
-        tag=tag.slug,
-        cameo=tag.cameo,
-        name=tag.name,
-        quad_class=tag.quad_class,
-        goldstein=tag.goldstein,
-        iptc=tag.iptc,
-        trigger=anchor["trigger"],
-        trigger_span=list(anchor["trigger_span"]),
-        sentence=anchor["sentence"],
-        sentence_text=anchor["sentence_text"],
-        actor1=anchor["actor1"],
-        actor2=anchor["actor2"],
+    added = tag.event(
+        anchor["trigger"],
+        list(anchor["trigger_span"]),
+        anchor["sentence"],
+        anchor["sentence_text"],
+        anchor["actor1"],
+        anchor["actor2"],
     )
     return [added, *events]
 
@@ -508,19 +527,13 @@ def extract_events(
             if pair is not None:
                 actor1, actor2 = pair
         events.append(
-            Event(
-                tag=tag.slug,
-                cameo=tag.cameo,
-                name=tag.name,
-                quad_class=tag.quad_class,
-                goldstein=tag.goldstein,
-                iptc=tag.iptc,
-                trigger=span.text,
-                trigger_span=[span.start_char, span.end_char],
-                sentence=idx,
-                sentence_text=sent.text.strip(),
-                actor1=actor1,
-                actor2=actor2,
+            tag.event(
+                span.text,
+                [span.start_char, span.end_char],
+                idx,
+                sent.text.strip(),
+                actor1,
+                actor2,
             )
         )
     return events
