@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,3 +46,19 @@ def save_model(model: LinearModel, out: Path) -> None:
     if out.name != "-":
         model.save(out)
         print(f"wrote {out}", file=sys.stderr)
+
+
+def stratified_folds(strata: Sequence[Any], k: int, seed: int) -> list[int]:
+    """A fold number (0..k-1) per example, dealt round-robin within each stratum after a
+    seeded shuffle, strata taken in sorted order."""
+    fold = [0] * len(strata)
+    groups: dict[Any, list[int]] = {}
+    for i, stratum in enumerate(strata):
+        groups.setdefault(stratum, []).append(i)
+    rng = random.Random(seed)
+    for key in sorted(groups):
+        members = groups[key]
+        rng.shuffle(members)
+        for j, i in enumerate(members):
+            fold[i] = j % k
+    return fold

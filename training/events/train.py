@@ -18,7 +18,6 @@ Settings are in ``training/events/config.json`` (``--set key=JSON`` overrides on
 from __future__ import annotations
 
 import json
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +38,7 @@ from agents.nlp.events import (
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.types import Event
 from bench.events_eval import Snippet, read_case, score
-from training import model_parser, read_config, save_model
+from training import model_parser, read_config, save_model, stratified_folds
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CASE_FILE = Path("case2021_events") / "events.dev.tsv"
@@ -96,17 +95,7 @@ def predict(
 
 def folds(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     """A fold number per snippet, stratified by type."""
-    fold = [0] * len(examples)
-    groups: dict[str, list[int]] = {}
-    for i, ex in enumerate(examples):
-        groups.setdefault(ex.snippet.label, []).append(i)
-    rng = random.Random(seed)
-    for label in sorted(groups):
-        members = groups[label]
-        rng.shuffle(members)
-        for j, i in enumerate(members):
-            fold[i] = j % k
-    return fold
+    return stratified_folds([ex.snippet.label for ex in examples], k, seed)
 
 
 def halves(examples: Sequence[Example], predicted: Sequence[str | None]) -> dict[str, Any]:

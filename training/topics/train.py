@@ -25,7 +25,7 @@ from typing import Any
 
 from agents.nlp.linear import Features, LinearModel, fit_from_config
 from agents.nlp.topics import WORLD, classifier_words, topic_features
-from training import model_parser, read_config, save_model
+from training import model_parser, read_config, save_model, stratified_folds
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CLASSES = ("arts", "economy", "politics", "science-technology", "sport", WORLD)
@@ -125,17 +125,7 @@ def train(rows: Sequence[Features], labels: Sequence[str], config: dict[str, Any
 
 def folds(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     """A fold number per example, stratified by (source, label)."""
-    fold = [0] * len(examples)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, ex in enumerate(examples):
-        groups.setdefault((ex.source, ex.label), []).append(i)
-    rng = random.Random(seed)
-    for key in sorted(groups):
-        members = groups[key]
-        rng.shuffle(members)
-        for j, i in enumerate(members):
-            fold[i] = j % k
-    return fold
+    return stratified_folds([(ex.source, ex.label) for ex in examples], k, seed)
 
 
 def cross_validated_probabilities(
