@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
-from agents.routing import ENRICHED, Routes, load_routes
+from agents.routing import Routes, load_routes
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
 from streams import __version__, codecs
@@ -146,7 +146,6 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
 
 
 articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
-enriched_topic = app.topic(ENRICHED, key_type=bytes, value_type=bytes)
 _topics: dict[str, TopicT] = {}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -33,12 +32,7 @@ def route(value: bytes | None, routes: Routes) -> tuple[list[str], bytes]:
     return [t for t in record["routes"] if t != ENRICHED], codecs.dumps(record)
 
 
-async def reroute(
-    settings: Settings,
-    routes: Routes,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> Counter[str]:
+async def reroute(settings: Settings, routes: Routes) -> Counter[str]:
     """Send every record on ``wirestream.enriched`` (from its start until it is quiet) to
     the topics ``routes`` names; one that is not an enriched record goes to the dead-letter
     topic (``invalid_enriched``). Returns how many records went to each topic."""
@@ -59,10 +53,8 @@ async def reroute(
         pending = []
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
-            if not batches:
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                    break
+            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                break
             for tp, messages in batches.items():
                 for m in messages:
                     try:
@@ -76,8 +68,6 @@ async def reroute(
                     for topic in topics:
                         pending.append(await producer.send(topic, value, key=m.key))
                         sent[topic] += 1
-            if progress is not None:
-                progress(sum(sent.values()))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
