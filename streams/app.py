@@ -6,13 +6,18 @@ Agents live in ``agents/`` and register themselves on :data:`app` when imported
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import UnknownMemberIdError
 from faust.transport.drivers import aiokafka as _driver
 
 from streams import codecs  # noqa: F401  (registers the orjson codec)
 from streams.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -59,9 +64,39 @@ def _bounded_fetch_wait(max_wait_ms: int) -> None:
     _driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
+def _commit_only_as_a_group_member() -> None:
+    """Make the group consumer refuse to commit offsets while it is not a group member.
+
+    When a heartbeat fails, aiokafka resets the member id and generation and rejoins.
+    A commit sent in between goes out with no member and generation -1, which a broker
+    stores when the group is empty, as it is on a broker that restarted with no state.
+    The records that worker fetched from its old positions then set the committed
+    offsets of the new log, and after the rejoin it skips that log's first records
+    (seen in the broker-outage soak test, tests/soak/test_outage.py). Refused, the
+    commit fails as one after a rebalance does; Faust skips it and the records are read
+    again after the rejoin (at-least-once). The check runs right before the request is
+    built, so a reset cannot slip in between.
+    """
+    do_commit = GroupCoordinator._do_commit_offsets
+    if getattr(do_commit, "wirestream_patched", False):
+        return
+
+    async def member_commit(self: Any, assignment: Any, offsets: Any) -> None:
+        if offsets and self._subscription.subscription is not None and not self.member_id:
+            log.info(
+                "Commit refused while rejoining group %s: %d offsets", self.group_id, len(offsets)
+            )
+            raise UnknownMemberIdError("not a group member (rejoining); commit refused")
+        await do_commit(self, assignment, offsets)
+
+    member_commit.wirestream_patched = True  # type: ignore[attr-defined]
+    GroupCoordinator._do_commit_offsets = member_commit
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app for these settings."""
     _bounded_fetch_wait(int(settings.fetch_max_wait * 1000))
+    _commit_only_as_a_group_member()
     return faust.App(
         settings.app_id,
         broker=settings.broker,

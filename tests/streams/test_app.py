@@ -1,0 +1,121 @@
+"""The Faust app's consumer settings, against the embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.client import AIOKafkaClient, CoordinationType
+from aiokafka.errors import CommitFailedError, UnknownMemberIdError
+from aiokafka.protocol.commit import OffsetCommitRequest
+from aiokafka.protocol.group import HeartbeatRequest
+
+import streams.app  # noqa: F401  (creating the app patches the group consumer)
+from streams.broker import EmbeddedBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(port=0) as embedded:
+        yield embedded
+
+
+async def topic_with_records(servers: list[str], count: int) -> str:
+    topic = f"app.{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send_and_wait(topic, f"v{i}".encode(), partition=0)
+    finally:
+        await producer.stop()
+    return topic
+
+
+async def committed(servers: list[str], group: str, tp: TopicPartition) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group)
+    await consumer.start()
+    try:
+        return await consumer.committed(tp)
+    finally:
+        await consumer.stop()
+
+
+def test_a_broker_stores_a_commit_without_membership_for_a_group_it_does_not_know(
+    broker: EmbeddedBroker,
+) -> None:
+    """What a consumer sends between a failed heartbeat and its rejoin: no member id,
+    generation -1. A broker that restarted empty knows no group and stores it (Apache
+    Kafka does the same for an empty group), while it rejects the heartbeat."""
+    servers = [f"127.0.0.1:{broker.port}"]
+
+    async def go() -> tuple[int, list[int], int | None]:
+        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
+        client = AIOKafkaClient(bootstrap_servers=servers)
+        await client.bootstrap()
+        try:
+            node = await client.coordinator_lookup(CoordinationType.GROUP, group)
+            heartbeat = await client.send(node, HeartbeatRequest(group, -1, ""))
+            commit = await client.send(
+                node, OffsetCommitRequest(group, -1, "", -1, [(topic, [(0, 2, "")])])
+            )
+        finally:
+            await client.close()
+        errors = [error for _, partitions in commit.topics for _, error in partitions]
+        offset = await committed(servers, group, TopicPartition(topic, 0))
+        return heartbeat.error_code, errors, offset
+
+    heartbeat_error, commit_errors, offset = asyncio.run(go())
+    assert heartbeat_error == UnknownMemberIdError.errno
+    assert commit_errors == [0]
+    assert offset == 2
+
+
+def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
+    broker: EmbeddedBroker,
+) -> None:
+    """After a failed heartbeat (member id reset) the commit fails like one after a
+    rebalance and stores nothing; once the consumer has rejoined, commits go through."""
+    servers = [f"127.0.0.1:{broker.port}"]
+
+    async def assigned(consumer: AIOKafkaConsumer) -> None:
+        deadline = time.monotonic() + 30
+        while not (consumer.assignment() and consumer._coordinator.member_id):
+            assert time.monotonic() < deadline, "no assignment within 30 s"
+            await consumer.getmany(timeout_ms=100)
+
+    async def go() -> tuple[str, int | None, int | None]:
+        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
+        tp = TopicPartition(topic, 0)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            group_id=group,
+            enable_auto_commit=False,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+        )
+        await consumer.start()
+        try:
+            await assigned(consumer)
+            consumer._coordinator.reset_generation()  # what a failed heartbeat does
+            with pytest.raises(CommitFailedError) as refused:
+                await consumer.commit({tp: 2})
+            before_rejoin = await committed(servers, group, tp)
+            await assigned(consumer)
+            await consumer.commit({tp: 3})
+            after_rejoin = await committed(servers, group, tp)
+        finally:
+            await consumer.stop()
+        return str(refused.value.__cause__), before_rejoin, after_rejoin
+
+    reason, before_rejoin, after_rejoin = asyncio.run(go())
+    assert "not a group member" in reason
+    assert before_rejoin is None
+    assert after_rejoin == 3
