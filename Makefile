@@ -40,7 +40,8 @@ quality: $(STAMP)
 
 throughput: $(STAMP)
 	mkdir -p bench/results
-	$(BIN)/python bench/throughput.py --articles 2000 --workers 1 2 --json bench/results/throughput.json
+	$(BIN)/python bench/throughput.py --articles 2000 --workers 1 2 \
+		--corpus $(DATA)/reuters21578/reuters21578.jsonl --json bench/results/throughput.json
 
 check: $(STAMP)
 	$(BIN)/ruff check streams agents schemas tests bench training

@@ -1021,6 +1021,13 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _terminate)
+    if args.mode != "publish" and not Path(args.corpus).is_file():
+        print(
+            f"corpus not found: {args.corpus} (see ../shared/data/README; "
+            "pass --corpus FILE, or DATA=DIR to make throughput)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         results = publish_main(args) if args.mode == "publish" else pipeline_main(args)
     except KeyboardInterrupt:
