@@ -1,10 +1,12 @@
-"""Broker outages: the worker survives 30 s without a broker and resumes when it is back;
-a worker told to stop while the broker is down still exits within 10 s; publishing
-to a broker that is down fails with a clear message after its retry window."""
+"""Broker outages: the worker survives 30 s without a broker and resumes when it is back
+(also when Faust drops its first fetch after the rejoin); a worker told to stop while
+the broker is down still exits within 10 s; publishing to a broker that is down fails
+with a clear message after its retry window."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -18,11 +20,13 @@ from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, ensure_topics
-from tests.helpers import ROOT, free_port, read, start_worker, worker_env
+from tests.helpers import ROOT, WorkerProcess, free_port, read, start_worker, worker_env
 
 pytestmark = pytest.mark.soak
 
 OUTAGE_S = 30
+#: Fault injection that forces Faust to drop the first fetch after a rejoin.
+FAULTS = Path(__file__).resolve().parent / "faults"
 
 
 async def publish(servers: list[str], ids: list[str]) -> None:
@@ -43,13 +47,16 @@ def enriched_ids(servers: list[str], ids: list[str]) -> set[str]:
     return wanted & {r.key for r in records}
 
 
-def test_worker_rides_out_a_broker_outage_and_stops_quickly_during_one(tmp_path: Path) -> None:
+def ride_out_an_outage(tmp_path: Path, **extra_env: str) -> WorkerProcess:
+    """Two workers; the broker stops for 30 s (one worker is told to stop meanwhile) and
+    comes back empty; the survivor must enrich what is published after, without a
+    restart. Returns the survivor (stopped)."""
     port = free_port()
     broker = EmbeddedBroker(port=port).start()
     servers = [f"127.0.0.1:{port}"]
     settings = Settings(broker=broker.url)
     asyncio.run(ensure_topics(settings))
-    env = worker_env(broker.url, tmp_path / "a")
+    env = worker_env(broker.url, tmp_path / "a", **extra_env)
     survivor = start_worker(env, tmp_path / "survivor.log")
     quitter = start_worker(
         {**env, "WIRESTREAM_WEB_PORT": str(free_port())}, tmp_path / "quitter.log"
@@ -77,6 +84,19 @@ def test_worker_rides_out_a_broker_outage_and_stops_quickly_during_one(tmp_path:
     finally:
         survivor.stop()
         broker.stop()
+    return survivor
+
+
+def test_worker_rides_out_a_broker_outage_and_stops_quickly_during_one(tmp_path: Path) -> None:
+    ride_out_an_outage(tmp_path)
+
+
+def test_worker_rereads_records_it_dropped_while_rejoining(tmp_path: Path) -> None:
+    """The same outage with the race forced (tests/soak/faults/sitecustomize.py): the
+    first fetch after every rejoin is dropped by Faust, and the worker must read those
+    records again although the restarted broker has no committed offsets."""
+    survivor = ride_out_an_outage(tmp_path, PYTHONPATH=os.pathsep.join([str(FAULTS), str(ROOT)]))
+    assert "getmany called while flow not active" in survivor.log_text()
 
 
 def test_publish_to_a_broker_that_is_down_fails_clearly(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from aiokafka.errors import CommitFailedError, UnknownMemberIdError
 from aiokafka.protocol.commit import OffsetCommitRequest
 from aiokafka.protocol.group import HeartbeatRequest
 
-import streams.app  # noqa: F401  (creating the app patches the group consumer)
+from streams.app import seek_to_committed_or_beginning  # importing creates the app
 from streams.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -45,6 +45,26 @@ async def committed(servers: list[str], group: str, tp: TopicPartition) -> int |
         return await consumer.committed(tp)
     finally:
         await consumer.stop()
+
+
+async def assigned(consumer: AIOKafkaConsumer) -> None:
+    """Wait until the group consumer has partitions and a member id."""
+    deadline = time.monotonic() + 30
+    while not (consumer.assignment() and consumer._coordinator.member_id):
+        assert time.monotonic() < deadline, "no assignment within 30 s"
+        await consumer.getmany(timeout_ms=100)
+
+
+def group_consumer(servers: list[str], topic: str, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=servers,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
 
 
 def test_a_broker_stores_a_commit_without_membership_for_a_group_it_does_not_know(
@@ -84,23 +104,10 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
     rebalance and stores nothing; once the consumer has rejoined, commits go through."""
     servers = [f"127.0.0.1:{broker.port}"]
 
-    async def assigned(consumer: AIOKafkaConsumer) -> None:
-        deadline = time.monotonic() + 30
-        while not (consumer.assignment() and consumer._coordinator.member_id):
-            assert time.monotonic() < deadline, "no assignment within 30 s"
-            await consumer.getmany(timeout_ms=100)
-
     async def go() -> tuple[str, int | None, int | None]:
         topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
         tp = TopicPartition(topic, 0)
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=servers,
-            group_id=group,
-            enable_auto_commit=False,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=500,
-        )
+        consumer = group_consumer(servers, topic, group)
         await consumer.start()
         try:
             await assigned(consumer)
@@ -119,3 +126,44 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
     assert "not a group member" in reason
     assert before_rejoin is None
     assert after_rejoin == 3
+
+
+def test_seeking_to_committed_rewinds_partitions_without_a_commit(broker: EmbeddedBroker) -> None:
+    """Faust drops records fetched while its flow is paused and seeks back to the committed
+    offsets. aiokafka's seek leaves a partition with no commit where the fetcher got to
+    (the records were lost); the worker's seek goes back to the beginning there, and to
+    the committed offset where there is one."""
+    servers = [f"127.0.0.1:{broker.port}"]
+
+    async def read(consumer: AIOKafkaConsumer, tp: TopicPartition, count: int) -> list[bytes]:
+        values: list[bytes] = []
+        deadline = time.monotonic() + 15
+        while len(values) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=200)
+            values += [m.value for m in batch.get(tp, []) if m.value is not None]
+        return values
+
+    async def go() -> tuple[list[bytes], int, dict[TopicPartition, int | None], list[bytes], int]:
+        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
+        tp = TopicPartition(topic, 0)
+        consumer = group_consumer(servers, topic, group)
+        await consumer.start()
+        try:
+            await assigned(consumer)
+            first = await read(consumer, tp, 3)
+            await consumer.seek_to_committed()
+            stays_at = await consumer.position(tp)
+            offsets = await seek_to_committed_or_beginning(consumer)
+            again = await read(consumer, tp, 3)
+            await consumer.commit({tp: 2})
+            await seek_to_committed_or_beginning(consumer)
+            return first, stays_at, offsets, again, await consumer.position(tp)
+        finally:
+            await consumer.stop()
+
+    first, stays_at, offsets, again, after_commit = asyncio.run(go())
+    assert first == [b"v0", b"v1", b"v2"]
+    assert stays_at == 3
+    assert len(offsets) == 4 and set(offsets.values()) == {None}  # four partitions, no commits
+    assert again == [b"v0", b"v1", b"v2"]
+    assert after_commit == 2
