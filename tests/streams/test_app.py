@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -55,8 +56,14 @@ async def assigned(consumer: AIOKafkaConsumer) -> None:
         await consumer.getmany(timeout_ms=100)
 
 
-def group_consumer(servers: list[str], topic: str, group: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
+@asynccontextmanager
+async def joined_consumer(
+    servers: list[str],
+) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition, str]]:
+    """A group consumer, assigned, on a new topic with records v0, v1, v2 in partition 0;
+    yields it, that partition and the group id."""
+    topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
+    consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=servers,
         group_id=group,
@@ -65,6 +72,12 @@ def group_consumer(servers: list[str], topic: str, group: str) -> AIOKafkaConsum
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
     )
+    await consumer.start()
+    try:
+        await assigned(consumer)
+        yield consumer, TopicPartition(topic, 0), group
+    finally:
+        await consumer.stop()
 
 
 def test_a_broker_stores_a_commit_without_membership_for_a_group_it_does_not_know(
@@ -105,12 +118,7 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
     servers = [f"127.0.0.1:{broker.port}"]
 
     async def go() -> tuple[str, int | None, int | None]:
-        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
-        tp = TopicPartition(topic, 0)
-        consumer = group_consumer(servers, topic, group)
-        await consumer.start()
-        try:
-            await assigned(consumer)
+        async with joined_consumer(servers) as (consumer, tp, group):
             consumer._coordinator.reset_generation()  # what a failed heartbeat does
             with pytest.raises(CommitFailedError) as refused:
                 await consumer.commit({tp: 2})
@@ -118,8 +126,6 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
             await assigned(consumer)
             await consumer.commit({tp: 3})
             after_rejoin = await committed(servers, group, tp)
-        finally:
-            await consumer.stop()
         return str(refused.value.__cause__), before_rejoin, after_rejoin
 
     reason, before_rejoin, after_rejoin = asyncio.run(go())
@@ -144,12 +150,7 @@ def test_seeking_to_committed_rewinds_partitions_without_a_commit(broker: Embedd
         return values
 
     async def go() -> tuple[list[bytes], int, dict[TopicPartition, int | None], list[bytes], int]:
-        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
-        tp = TopicPartition(topic, 0)
-        consumer = group_consumer(servers, topic, group)
-        await consumer.start()
-        try:
-            await assigned(consumer)
+        async with joined_consumer(servers) as (consumer, tp, _):
             first = await read(consumer, tp, 3)
             await consumer.seek_to_committed()
             stays_at = await consumer.position(tp)
@@ -158,8 +159,6 @@ def test_seeking_to_committed_rewinds_partitions_without_a_commit(broker: Embedd
             await consumer.commit({tp: 2})
             await seek_to_committed_or_beginning(consumer)
             return first, stays_at, offsets, again, await consumer.position(tp)
-        finally:
-            await consumer.stop()
 
     first, stays_at, offsets, again, after_commit = asyncio.run(go())
     assert first == [b"v0", b"v1", b"v2"]
