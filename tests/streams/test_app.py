@@ -22,9 +22,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
+def servers() -> Iterator[list[str]]:
+    """Bootstrap servers of an embedded broker for this module."""
     with EmbeddedBroker(port=0) as embedded:
-        yield embedded
+        yield [embedded.bootstrap_servers]
 
 
 async def topic_with_records(servers: list[str], count: int) -> str:
@@ -81,12 +82,11 @@ async def joined_consumer(
 
 
 def test_a_broker_stores_a_commit_without_membership_for_a_group_it_does_not_know(
-    broker: EmbeddedBroker,
+    servers: list[str],
 ) -> None:
     """What a consumer sends between a failed heartbeat and its rejoin: no member id,
     generation -1. A broker that restarted empty knows no group and stores it (Apache
     Kafka does the same for an empty group), while it rejects the heartbeat."""
-    servers = [f"127.0.0.1:{broker.port}"]
 
     async def go() -> tuple[int, list[int], int | None]:
         topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
@@ -111,11 +111,10 @@ def test_a_broker_stores_a_commit_without_membership_for_a_group_it_does_not_kno
 
 
 def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
-    broker: EmbeddedBroker,
+    servers: list[str],
 ) -> None:
     """After a failed heartbeat (member id reset) the commit fails like one after a
     rebalance and stores nothing; once the consumer has rejoined, commits go through."""
-    servers = [f"127.0.0.1:{broker.port}"]
 
     async def go() -> tuple[str, int | None, int | None]:
         async with joined_consumer(servers) as (consumer, tp, group):
@@ -134,12 +133,11 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
     assert after_rejoin == 3
 
 
-def test_seeking_to_committed_rewinds_partitions_without_a_commit(broker: EmbeddedBroker) -> None:
+def test_seeking_to_committed_rewinds_partitions_without_a_commit(servers: list[str]) -> None:
     """Faust drops records fetched while its flow is paused and seeks back to the committed
     offsets. aiokafka's seek leaves a partition with no commit where the fetcher got to
     (the records were lost); the worker's seek goes back to the beginning there, and to
     the committed offset where there is one."""
-    servers = [f"127.0.0.1:{broker.port}"]
 
     async def read(consumer: AIOKafkaConsumer, tp: TopicPartition, count: int) -> list[bytes]:
         values: list[bytes] = []
