@@ -14,11 +14,18 @@ from agents.nlp.linear import LinearModel
 
 
 def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
-    """A training config (JSON), with ``key=JSON`` overrides from ``--set`` applied."""
+    """A training config (JSON), with ``key=JSON`` overrides from ``--set`` applied; a
+    dotted key (``dense.hidden=128``) sets a key of a nested object, which must exist."""
     config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     for item in overrides:
         key, value = item.split("=", 1)
-        config[key] = json.loads(value)
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise SystemExit(f"--set {key}: {path.name} has no object {part!r}")
+            node = node[part]
+        node[last] = json.loads(value)
     return config
 
 

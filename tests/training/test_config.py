@@ -1,0 +1,23 @@
+"""Training settings: a config file with ``--set key=JSON`` overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training import read_config
+
+
+def test_overrides_reach_nested_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"epochs": 8, "dense": {"hidden": 64, "dropout": 0.2}}))
+    config = read_config(path, ["epochs=5", "dense.hidden=128", 'class_weight={"arts": 3.0}'])
+    assert config == {
+        "epochs": 5,
+        "dense": {"hidden": 128, "dropout": 0.2},
+        "class_weight": {"arts": 3.0},
+    }
+    with pytest.raises(SystemExit, match="no object 'head'"):
+        read_config(path, ["head.hidden=1"])
