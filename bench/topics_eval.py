@@ -162,12 +162,14 @@ def cross_validate(
     k: int,
     grid: Sequence[tuple[float, float]] | None = None,
     cache: Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """K-fold estimate of both accuracies (see the module docstring), one result per
     (classifier weight, domain power) in ``grid`` (default: the pipeline's settings).
     ``cache`` keeps the lexicon evidence of every article (derived data: put it under
     .cache/; delete it when the lexicon, the taxonomy or the NER change) so that classifier
-    settings can be tried without running the pipeline again."""
+    settings can be tried without running the pipeline again. ``overrides`` (``key=JSON``)
+    change the classifier's training settings, as ``training.topics.train --set`` does."""
     from training import read_config
     from training.topics.train import (
         CONFIG,
@@ -176,7 +178,7 @@ def cross_validate(
         load_examples,
     )
 
-    config = read_config(CONFIG, [])
+    config = read_config(CONFIG, overrides)
     dev, extra = load_examples(data, config)
     component = _topic_component(nlp)
     probs = cross_validated_probabilities(dev, extra, config, k)
@@ -269,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cache", type=Path, help="--cv: keep/reuse the lexicon evidence here")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="--cv: classifier setting key=JSON (see training)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     nlp = build_nlp()
     results: dict[str, Any]
     if args.cv:
         grid = [(float(w), float(p)) for w, p in (g.split(":") for g in args.grid)]
-        results = cross_validate(args.data, nlp, args.cv, grid or None, args.cache)
+        results = cross_validate(args.data, nlp, args.cv, grid or None, args.cache, args.set)
         for setting, result in results.get("in_sample", {}).items():
             print(f"shipped model, {setting} (IN-SAMPLE: it was trained on these articles)")
             print_result("BBC", result["bbc"])
