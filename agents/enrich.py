@@ -169,11 +169,12 @@ def received(event: EventT) -> Received:
     )
 
 
-def _start_nlp_process() -> None:
+def _start_nlp_process(parent: int) -> None:
     """Start of an NLP process: Ctrl-C is the worker's to handle, the process exits when
-    the worker is gone (even after ``kill -9``), then the pipeline is loaded."""
+    the worker (pid ``parent``) is gone (even after ``kill -9``), then the pipeline is
+    loaded. The worker's pid comes from the worker: read here, after the imports that
+    precede this call, it could already be the pid of whoever adopted the orphan."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
 
     def exit_when_orphaned() -> None:
         while os.getppid() == parent:
@@ -191,7 +192,12 @@ def _nlp_ready() -> bool:
 def new_nlp_pool(processes: int) -> Executor:
     """``processes`` fresh NLP processes, each with its own spaCy pipeline."""
     context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-    return ProcessPoolExecutor(processes, mp_context=context, initializer=_start_nlp_process)
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=context,
+        initializer=_start_nlp_process,
+        initargs=(os.getpid(),),
+    )
 
 
 _pool: Executor | None = None
