@@ -6,25 +6,29 @@
 target-dependent sentiment of its mentions (a linear model over the words around each
 mention and VADER lexicon scores, plus a small dense layer over the spaCy ``tok2vec``
 vectors (``doc.tensor``) of the mention, the words beside it and its sentence; trained on
-NewsMTSC by ``training/sentiment/train.py`` and loaded from ``models/sentiment/``), for
-other labels ``None``.
+NewsMTSC by ``training/sentiment/train.py`` and loaded from ``models/sentiment/``), mixed
+with a bidirectional GRU's over the mention's sentence (:mod:`agents.nlp.recurrent`,
+``training/sentiment/recurrent.py``), for other labels ``None``.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 from agents.nlp.extensions import register
 from agents.nlp.linear import Features, FloatArray, LinearModel
+from agents.nlp.recurrent import RecurrentModel, Sentence
 from agents.nlp.types import Entity, EntitySentiment, Sentiment, SentimentLabel
 
 register()
@@ -130,6 +134,13 @@ def lexicon_valence(word: str, lexicon: dict[str, float]) -> float | None:
             if valence is not None:
                 return valence
     return None
+
+
+def word_valences(words: Sequence[str]) -> FloatArray:
+    """VADER's valence / 4 of each word (0 where it has none): the GRU's lexicon input."""
+    return np.fromiter(
+        ((_valence(w) or 0.0) / 4.0 for w in words), dtype=np.float32, count=len(words)
+    )
 
 
 def target_features(words: Sequence[str], start: int, end: int, compound: float) -> Features:
@@ -247,6 +258,15 @@ def encode(text: str, nlp: Language | None = None) -> Doc:
 
 
 @lru_cache(maxsize=4)
+def load_recurrent_model(directory: str = str(DEFAULT_MODEL_DIR)) -> RecurrentModel | None:
+    """The GRU half of the target sentiment model, or ``None`` if ``directory`` has none."""
+    path = Path(directory)
+    if not (path / "recurrent.npz").exists():
+        return None
+    return RecurrentModel.load(path)
+
+
+@lru_cache(maxsize=4)
 def load_target_model(directory: str = str(DEFAULT_MODEL_DIR)) -> LinearModel:
     """The target sentiment model (read once per process)."""
     model = LinearModel.load(Path(directory))
@@ -275,27 +295,45 @@ def target_sentiment(
     *,
     nlp: Language | None = None,
     model: LinearModel | None = None,
+    recurrent: RecurrentModel | None = None,
 ) -> list[EntitySentiment]:
     """Sentiment towards each target ``text[start:end]``, with ``text`` (one sentence, as in
     NewsMTSC) as its context. Tokenised and encoded by ``nlp``'s tokenizer and ``tok2vec``
     if it has one (the pipeline), else by :data:`ENCODER_MODEL`'s (the same); a model
-    without a dense head only needs a tokenizer (default: blank English)."""
-    model = model or load_target_model()
-    doc = (nlp or _tokenizer()).make_doc(text) if model.head is None else encode(text, nlp)
+    without a dense head or GRU only needs a tokenizer (default: blank English). Without
+    ``model``, the shipped one: the sparse model mixed with the GRU."""
+    if model is None:
+        model, recurrent = load_target_model(), load_recurrent_model()
+    needs_vectors = model.head is not None or recurrent is not None
+    doc = encode(text, nlp) if needs_vectors else (nlp or _tokenizer()).make_doc(text)
     words, position = sentence_words(doc, 0, len(doc))
     compound = sentence_compound(text.strip()) if text.strip() else 0.0
     rows: list[Features] = []
     targets: list[tuple[int, int, int, int]] = []
+    sequences: list[FloatArray] = []
+    sentence = _sentence(doc, 0, len(doc), words) if recurrent is not None else None
     for start_char, end_char in spans:
         first, last = target_tokens(doc, start_char, end_char, position)
         rows.append(target_features(words, first, last, compound))
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         assert span is not None  # target_tokens found it
         targets.append((0, len(doc), span.start, span.end))
+        if recurrent is not None and sentence is not None:
+            sequences.append(recurrent.inputs(sentence, first, last))
     dense = None
     if model.head is not None and rows:
         dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
-    return [sentiment_from_probabilities(p.tolist()) for p in model.proba_many(rows, dense)]
+    probs = model.proba_many(rows, dense)
+    if recurrent is not None:
+        probs = recurrent.mix(probs, sequences)
+    return [sentiment_from_probabilities(p.tolist()) for p in probs]
+
+
+def _sentence(doc: Doc, start: int, end: int, words: Sequence[str]) -> Sentence:
+    """The GRU's view of ``doc[start:end]``: its kept tokens' vectors, words, valences."""
+    kept = kept_tokens(doc)[start:end]
+    vectors = np.asarray(doc.tensor[start:end], dtype=np.float32)[kept]
+    return Sentence(vectors, words, word_valences(words))
 
 
 def sentence_words(doc: Doc, start: int, end: int) -> tuple[list[str], dict[int, int]]:
@@ -368,12 +406,26 @@ def mean_sentiment(probabilities: Sequence[Sequence[float]]) -> EntitySentiment:
     return sentiment_from_probabilities(mean)
 
 
-def entity_sentiments(
-    doc: Doc, entities: Sequence[Entity], compounds: dict[int, float], model: LinearModel
-) -> list[EntitySentiment | None]:
-    """Per entity: the mean over its mentions of the target sentiment in the mention's
-    sentence, for PERSON, ORG and GPE; ``None`` for other labels."""
+class Mentions(NamedTuple):
+    """One doc's target mentions: the entity each belongs to, the sparse model's class
+    probabilities and (with a GRU) the GRU's input rows."""
+
+    owner: list[int]
+    probs: FloatArray
+    sequences: list[FloatArray]
+
+
+def target_mentions(
+    doc: Doc,
+    entities: Sequence[Entity],
+    compounds: dict[int, float],
+    model: LinearModel,
+    recurrent: RecurrentModel | None = None,
+) -> Mentions:
+    """Every mention of a PERSON, ORG or GPE entity, with its sentence as context."""
     sentences: dict[int, tuple[list[str], dict[int, int], float]] = {}
+    sequences: list[FloatArray] = []
+    views: dict[int, Sentence] = {}
     bounds: list[tuple[int, int]] = []  # (start, end) token index of each sentence
     rows: list[Features] = []
     targets: list[tuple[int, int, int, int]] = []
@@ -403,12 +455,25 @@ def entity_sentiments(
             rows.append(target_features(words, first, last, compound))
             targets.append((start, end, span.start, span.end))
             owner.append(e)
+            if recurrent is not None:
+                if start not in views:
+                    views[start] = _sentence(doc, start, end, words)
+                sequences.append(recurrent.inputs(views[start], first, last))
     dense = None
     if model.head is not None and rows:
         dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
+    return Mentions(owner, model.proba_many(rows, dense), sequences)
+
+
+def per_entity_sentiment(
+    entities: Sequence[Entity], owner: Sequence[int], probs: FloatArray
+) -> list[EntitySentiment | None]:
+    """Each entity's sentiment from its mentions' class probabilities (``owner[i]`` is the
+    entity of row i): their mean for PERSON, ORG and GPE (neutral if it has none), ``None``
+    for other labels."""
     per_entity: dict[int, list[list[float]]] = {}
-    for e, probs in zip(owner, model.proba_many(rows, dense), strict=True):
-        per_entity.setdefault(e, []).append(probs.tolist())
+    for e, p in zip(owner, probs, strict=True):
+        per_entity.setdefault(e, []).append(p.tolist())
     out: list[EntitySentiment | None] = []
     for e, entity in enumerate(entities):
         if entity["label"] not in TARGET_LABELS:
@@ -418,6 +483,23 @@ def entity_sentiments(
         else:
             out.append(EntitySentiment(label="neutral", score=0.0))
     return out
+
+
+def entity_sentiments(
+    doc: Doc,
+    entities: Sequence[Entity],
+    compounds: dict[int, float],
+    model: LinearModel,
+    recurrent: RecurrentModel | None = None,
+) -> list[EntitySentiment | None]:
+    """Per entity: the mean over its mentions of the target sentiment in the mention's
+    sentence, for PERSON, ORG and GPE; ``None`` for other labels. With ``recurrent``, each
+    mention's probabilities are the sparse model's mixed with the GRU's."""
+    mentions = target_mentions(doc, entities, compounds, model, recurrent)
+    probs = mentions.probs
+    if recurrent is not None:
+        probs = recurrent.mix(probs, mentions.sequences)
+    return per_entity_sentiment(entities, mentions.owner, probs)
 
 
 class SentimentComponent:
@@ -432,24 +514,43 @@ class SentimentComponent:
         self.negative = negative
         self.positive = positive
         self.model = load_target_model(model)
+        self.recurrent = load_recurrent_model(model)
         analyzer()
 
     def __call__(self, doc: Doc) -> Doc:
-        compounds: dict[int, float] = {}
-        doc._.ws_sentiment = doc_sentiment(
-            doc,
-            doc._.ws_headline_chars,
-            headline_weight=self.headline_weight,
-            negative=self.negative,
-            positive=self.positive,
-            compounds=compounds,
-        )
-        entities: list[Entity] = doc._.ws_entities or []
-        for entity, sentiment in zip(
-            entities, entity_sentiments(doc, entities, compounds, self.model), strict=True
-        ):
-            entity["sentiment"] = sentiment
-        return doc
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 16) -> Iterator[Doc]:
+        """Documents in batches: the GRU reads all mentions of a batch in one pass (its
+        per-step cost is mostly fixed, so one pass for many sentences is much cheaper)."""
+        for batch in minibatch(docs, size=batch_size):
+            found: list[tuple[Doc, list[Entity], Mentions]] = []
+            for doc in batch:
+                compounds: dict[int, float] = {}
+                doc._.ws_sentiment = doc_sentiment(
+                    doc,
+                    doc._.ws_headline_chars,
+                    headline_weight=self.headline_weight,
+                    negative=self.negative,
+                    positive=self.positive,
+                    compounds=compounds,
+                )
+                entities: list[Entity] = doc._.ws_entities or []
+                mentions = target_mentions(doc, entities, compounds, self.model, self.recurrent)
+                found.append((doc, entities, mentions))
+            mixed = [m.probs for _, _, m in found]
+            if self.recurrent is not None:
+                together = self.recurrent.mix(
+                    np.concatenate(mixed),
+                    [row for _, _, m in found for row in m.sequences],
+                )
+                cuts = np.cumsum([len(m.owner) for _, _, m in found])[:-1]
+                mixed = np.split(together, cuts)
+            for (doc, entities, mentions), probs in zip(found, mixed, strict=True):
+                sentiments = per_entity_sentiment(entities, mentions.owner, probs)
+                for entity, sentiment in zip(entities, sentiments, strict=True):
+                    entity["sentiment"] = sentiment
+                yield doc
 
 
 @Language.factory(

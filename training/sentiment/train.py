@@ -28,7 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.nlp.linear import Features, FloatArray, LinearModel, average_models, fit_softmax
+from agents.nlp.recurrent import Sentence
 from agents.nlp.sentiment import (
+    DEFAULT_MODEL_DIR,
     ENCODER_MODEL,
     TARGET_CLASSES,
     _encoder,
@@ -38,6 +40,7 @@ from agents.nlp.sentiment import (
     sentence_words,
     target_features,
     target_tokens,
+    word_valences,
 )
 from training import model_parser, read_config, save_model
 
@@ -59,16 +62,24 @@ def read_targets(path: Path) -> Iterator[tuple[str, int, int, str]]:
 
 
 class Featurised:
-    """Sparse rows, dense inputs, gold labels and sentence ids of a file's targets."""
+    """Sparse rows, dense inputs, gold labels and sentence ids of a file's targets; and,
+    for the GRU (``training/sentiment/recurrent.py``), each sentence's tokens and each
+    target's word positions."""
 
     def __init__(self, path: Path) -> None:
         self.rows: list[Features] = []
         self.labels: list[str] = []
         self.sentences: list[int] = []
+        self.tokens: list[Sentence] = []
+        self.spans: list[tuple[int, int]] = []
         targets = list(read_targets(path))
         texts = list(dict.fromkeys(text for text, _, _, _ in targets))
         index = {text: i for i, text in enumerate(texts)}
         docs = list(_encoder(ENCODER_MODEL).pipe(texts, batch_size=64))
+        for doc in docs:
+            words, _ = sentence_words(doc, 0, len(doc))
+            vectors = np.asarray(doc.tensor, dtype=np.float32)[kept_tokens(doc)]
+            self.tokens.append(Sentence(vectors, words, word_valences(words)))
         dense: list[FloatArray] = []
         by_text: dict[str, tuple[list[str], dict[int, int], float]] = {}
         for text, start, end, label in targets:
@@ -78,6 +89,7 @@ class Featurised:
                 by_text[text] = (words, position, sentence_compound(text.strip()))
             words, position, compound = by_text[text]
             first, last = target_tokens(doc, start, end, position)
+            self.spans.append((first, last))
             self.rows.append(target_features(words, first, last, compound))
             span = doc.char_span(start, end, alignment_mode="expand")
             assert span is not None  # target_tokens found it
@@ -122,22 +134,38 @@ def train(
     return average_models(fits)
 
 
-def cross_validate(data: Featurised, config: dict[str, Any], folds: int) -> dict[str, float]:
-    """Macro-F1 and accuracy of out-of-fold predictions, folds by sentence (fixed seed)."""
-    sentences = np.asarray(data.sentences)
-    order = np.random.default_rng(0).permutation(sentences.max() + 1)
+def sentence_folds(sentences: list[int], folds: int) -> npt.NDArray[np.int64]:
+    """A fold number per target: whole sentences dealt to folds after a fixed shuffle."""
+    ids = np.asarray(sentences)
+    order = np.random.default_rng(0).permutation(ids.max() + 1)
     fold_of = np.empty(len(order), dtype=np.int64)
     fold_of[order] = np.arange(len(order)) % folds
-    fold = fold_of[sentences]
-    pred = [""] * len(data.labels)
+    return fold_of[ids]
+
+
+def out_of_fold(data: Featurised, config: dict[str, Any], folds: int) -> FloatArray:
+    """Class probabilities (targets, classes) of each target by the model trained on the
+    other folds (:func:`sentence_folds`)."""
+    fold = sentence_folds(data.sentences, folds)
+    probs = np.zeros((len(data.labels), len(TARGET_CLASSES)), dtype=np.float32)
     for f in range(folds):
         fit_idx, test_idx = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         model = train(*data.take(fit_idx), config)
         rows, dense, _ = data.take(test_idx)
-        for i, label in zip(test_idx, predict(model, rows, dense), strict=True):
-            pred[i] = label
-    right = sum(1 for g, p in zip(data.labels, pred, strict=True) if g == p)
-    return {"macro_f1": macro_f1(data.labels, pred), "accuracy": right / len(pred)}
+        probs[test_idx] = model.proba_many(rows, dense)
+    return probs
+
+
+def scores(gold: list[str], probs: FloatArray) -> dict[str, float]:
+    """Macro-F1 and accuracy of the most probable classes."""
+    pred: list[str] = [TARGET_CLASSES[int(i)] for i in probs.argmax(axis=1)]
+    right = sum(1 for g, p in zip(gold, pred, strict=True) if g == p)
+    return {"macro_f1": macro_f1(gold, pred), "accuracy": right / len(pred)}
+
+
+def cross_validate(data: Featurised, config: dict[str, Any], folds: int) -> dict[str, float]:
+    """Macro-F1 and accuracy of out-of-fold predictions, folds by sentence (fixed seed)."""
+    return scores(data.labels, out_of_fold(data, config, folds))
 
 
 def macro_f1(gold: list[str], pred: list[str]) -> float:
@@ -154,6 +182,12 @@ def macro_f1(gold: list[str], pred: list[str]) -> float:
 def predict(model: LinearModel, rows: list[Features], dense: FloatArray) -> list[str]:
     probs = model.proba_many(rows, dense if model.head is not None else None)
     return [model.classes[int(i)] for i in probs.argmax(axis=1)]
+
+
+def load_sparse_probabilities(data: Featurised, directory: Path = DEFAULT_MODEL_DIR) -> FloatArray:
+    """The committed sparse model's class probabilities for every target of ``data``."""
+    model = LinearModel.load(directory)
+    return model.proba_many(data.rows, data.dense)
 
 
 def main(argv: list[str] | None = None) -> int:

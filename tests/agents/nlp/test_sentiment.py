@@ -22,6 +22,7 @@ from agents.nlp.sentiment import (
     kept_tokens,
     label_for,
     lexicon_valence,
+    load_recurrent_model,
     load_target_model,
     mean_sentiment,
     sentence_compound,
@@ -71,11 +72,16 @@ def test_headline_counts_double(nlp: Language) -> None:
 
 def test_model_on_disk_is_small_and_has_three_classes() -> None:
     files = list(DEFAULT_MODEL_DIR.iterdir())
-    assert {f.name for f in files} == {"meta.json", "weights.npz"}
+    names = {f.name for f in files}
+    assert names == {"meta.json", "weights.npz", "recurrent.json", "recurrent.npz"}
     assert sum(f.stat().st_size for f in files) < 10_000_000
     model = load_target_model()
     assert tuple(model.classes) == TARGET_CLASSES == ("negative", "neutral", "positive")
     assert model.meta["trained_on"] == "NewsMTSC train.jsonl"
+    recurrent = load_recurrent_model()
+    assert recurrent is not None and recurrent.meta["trained_on"] == "NewsMTSC train.jsonl"
+    assert 0.0 < recurrent.weight < 1.0
+    assert recurrent.arrays["out_b"].shape == (len(TARGET_CLASSES),)
 
 
 def test_score_is_positive_minus_negative() -> None:
@@ -212,9 +218,12 @@ def test_negative_target_in_an_article(nlp: Language) -> None:
     doc = nlp(f"{headline}\n\n{body}")
     smith = next(e for e in doc._.ws_entities if e["canonical"].endswith("Smith"))
     assert smith["sentiment"]["label"] == "negative" and smith["sentiment"]["score"] < -0.2
-    # The component's result is the model's on the pipeline's own vectors.
-    [again] = entity_sentiments(doc, [smith], {}, load_target_model())
+    # The component's result is the mixed model's on the pipeline's own vectors.
+    [again] = entity_sentiments(doc, [smith], {}, load_target_model(), load_recurrent_model())
     assert again == smith["sentiment"]
+    # The GRU takes part: the sparse model alone gives other probabilities.
+    [alone] = entity_sentiments(doc, [smith], {}, load_target_model())
+    assert alone is not None and alone["score"] != smith["sentiment"]["score"]
 
 
 def test_dense_head_saves_loads_and_averages(tmp_path: Path) -> None:
@@ -260,3 +269,35 @@ def test_dense_head_saves_loads_and_averages(tmp_path: Path) -> None:
         rows, labels, ["a", "b"], bits=8, epochs=2, learning_rate=0.1, l2=0.0, seed=1
     )
     assert plain.head is None and plain.proba_many(rows).shape == (60, 2)
+
+
+def test_a_batch_of_articles_gets_what_each_gets_alone(nlp: Language) -> None:
+    """The component runs the GRU once per batch: the mentions must go back to their own
+    articles and entities."""
+    texts = [
+        "Smith praised after rescue\n\nFirefighter John Smith was praised by residents of "
+        "Leeds for his brave rescue. The council of Leeds thanked him, the BBC reported.",
+        "No names here\n\nThe weather was mild and the markets were calm.",
+        "Court jails fraudster\n\nJudge Mary Brown sentenced John Smith for a cruel fraud. "
+        "Smith was convicted of stealing. Acme Corp thanked the court.",
+    ]
+    docs = []
+    for text in texts:
+        doc = nlp.make_doc(text)
+        doc._.ws_headline_chars = text.index("\n")
+        docs.append(doc)
+    batched = list(nlp.pipe(docs, batch_size=3))
+    model, recurrent = load_target_model(), load_recurrent_model()
+    assert recurrent is not None
+    scored = 0
+    for doc in batched:
+        entities = doc._.ws_entities
+        alone = entity_sentiments(doc, entities, {}, model, recurrent)
+        assert [e["sentiment"] for e in entities] == alone
+        scored += sum(1 for s in alone if s is not None)
+    assert [len(doc._.ws_entities) for doc in batched][1] == 0
+    assert scored >= 4
+    smith = next(e for e in batched[0]._.ws_entities if e["canonical"].endswith("Smith"))
+    convict = next(e for e in batched[2]._.ws_entities if e["canonical"].endswith("Smith"))
+    assert smith["sentiment"]["label"] == "positive"
+    assert convict["sentiment"]["label"] == "negative"

@@ -1,0 +1,266 @@
+"""Train the GRU half of the target sentiment model and write ``models/sentiment/recurrent.*``.
+
+    pip install torch==2.13.0      # training only; the pipeline runs it with numpy
+    PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.sentiment.recurrent --cv 5
+
+Fits on NewsMTSC ``train.jsonl`` only, with the inputs :mod:`agents.nlp.recurrent`
+describes (computed by :class:`training.sentiment.train.Featurised`, the same encoder as
+the sparse model). ``--cv K`` first prints, on K folds by sentence, the cross-validated
+macro-F1 of the sparse model (``models/sentiment/``, settings ``config.json``), of the GRU
+and of their mix for each weight in ``--mix-grid``: the figures the shipped ``mix`` was
+chosen by. Then it trains on all of train, prints devtest_mt macro-F1 (never trained on)
+for the sparse model, the GRU and the mix, checks that the numpy inference gives the
+PyTorch model's probabilities, and writes the weights (settings: ``recurrent.json``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.nlp.recurrent import ARRAYS, POSITION_BUCKETS, RecurrentModel, word_ids
+from agents.nlp.sentiment import TARGET_CLASSES
+from training import model_parser, read_config
+from training.sentiment.train import (
+    CONFIG as SPARSE_CONFIG,
+)
+from training.sentiment.train import (
+    Featurised,
+    load_sparse_probabilities,
+    out_of_fold,
+    scores,
+    sentence_folds,
+)
+
+CONFIG = Path(__file__).resolve().parent / "recurrent.json"
+FloatArray = npt.NDArray[np.float32]
+
+
+class Examples:
+    """A file's targets as GRU inputs (before the learned embeddings are looked up)."""
+
+    def __init__(self, data: Featurised, bits: int, mean: FloatArray, scale: FloatArray):
+        self.items: list[tuple[FloatArray, npt.NDArray[np.int64], int, int, int]] = []
+        for sentence_id, (start, end), label in zip(
+            data.sentences, data.spans, data.labels, strict=True
+        ):
+            sentence = data.tokens[sentence_id]
+            fixed = np.concatenate(
+                [(sentence.vectors - mean) * scale, sentence.valences[:, None]], axis=1
+            ).astype(np.float32)
+            ids = word_ids(sentence.words, bits)
+            self.items.append((fixed, ids, start, end, TARGET_CLASSES.index(label)))
+
+
+def build_network(config: dict[str, Any], width: int) -> Any:
+    """The PyTorch module (imported here: torch is a training-only dependency)."""
+    import torch
+    from torch import nn
+
+    hidden = int(config["hidden"])
+
+    class Network(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            # Rows start as random vectors (N(0, 1)): even a word seen once has its own.
+            self.words = nn.Embedding(1 << int(config["bits"]), int(config["word_dim"]))
+            self.positions = nn.Embedding(POSITION_BUCKETS, int(config["position_dim"]))
+            size = width + 1 + int(config["position_dim"]) + 1 + int(config["word_dim"])
+            self.drop = nn.Dropout(float(config["dropout"]))
+            self.gru = nn.GRU(size, hidden, batch_first=True, bidirectional=True)
+            self.att = nn.Linear(4 * hidden, 1)
+            self.out = nn.Linear(6 * hidden, len(TARGET_CLASSES))
+
+        def forward(self, fixed: Any, ids: Any, pos: Any, inside: Any, mask: Any) -> Any:
+            x = torch.cat([fixed, self.positions(pos), inside[..., None], self.words(ids)], dim=-1)
+            lengths = mask.sum(1).long().cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(
+                self.drop(x), lengths, batch_first=True, enforce_sorted=False
+            )
+            # Packed: the backward GRU starts at each row's last real token, as at run time.
+            states, _ = nn.utils.rnn.pad_packed_sequence(
+                self.gru(packed)[0], batch_first=True, total_length=x.shape[1]
+            )
+            target = (states * inside[..., None]).sum(1) / inside.sum(1, keepdim=True).clamp(min=1)
+            keys = torch.cat([states, target[:, None].expand_as(states)], dim=-1)
+            energy = self.att(keys).squeeze(-1).masked_fill(mask == 0, -1e9)
+            context = (torch.softmax(energy, dim=1)[..., None] * states).sum(1)
+            peak = states.masked_fill(mask[..., None] == 0, -1e9).max(1).values
+            return self.out(self.drop(torch.cat([target, context, peak], dim=-1)))
+
+    return Network()
+
+
+def batch(items: list[Any]) -> tuple[list[Any], Any]:
+    """Padded tensors (fixed inputs, word ids, position buckets, target flags, mask) and
+    labels."""
+    import torch
+
+    from agents.nlp.recurrent import position_buckets
+
+    steps = max(len(it[1]) for it in items)
+    width = items[0][0].shape[1]
+    fixed = np.zeros((len(items), steps, width), dtype=np.float32)
+    ids = np.zeros((len(items), steps), dtype=np.int64)
+    pos = np.zeros((len(items), steps), dtype=np.int64)
+    inside = np.zeros((len(items), steps), dtype=np.float32)
+    mask = np.zeros((len(items), steps), dtype=np.float32)
+    for i, (f, w, start, end, _) in enumerate(items):
+        n = len(w)
+        fixed[i, :n], ids[i, :n], mask[i, :n] = f, w, 1.0
+        pos[i, :n] = position_buckets(n, start, end)
+        inside[i, start:end] = 1.0
+    labels = torch.tensor([it[4] for it in items])
+    return [torch.from_numpy(a) for a in (fixed, ids, pos, inside, mask)], labels
+
+
+def fit(items: list[Any], config: dict[str, Any], seed: int) -> Any:
+    """Adam, batches of similar length (shuffled chunks sorted by length)."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    network = build_network(config, items[0][0].shape[1] - 1)
+    optimiser = torch.optim.Adam(network.parameters(), lr=float(config["learning_rate"]))
+    size = int(config["batch_size"])
+    for _ in range(int(config["epochs"])):
+        network.train()
+        order = rng.permutation(len(items))
+        batches: list[list[int]] = []
+        for c in range(0, len(order), size * 20):
+            chunk = sorted(order[c : c + size * 20].tolist(), key=lambda i: len(items[i][1]))
+            batches += [chunk[s : s + size] for s in range(0, len(chunk), size)]
+        for b in rng.permutation(len(batches)):
+            inputs, labels = batch([items[i] for i in batches[b]])
+            loss = torch.nn.functional.cross_entropy(network(*inputs), labels)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    network.eval()
+    return network
+
+
+def torch_probabilities(network: Any, items: list[Any]) -> FloatArray:
+    import torch
+
+    order = sorted(range(len(items)), key=lambda i: len(items[i][1]))
+    out = np.zeros((len(items), len(TARGET_CLASSES)), dtype=np.float32)
+    with torch.no_grad():
+        for s in range(0, len(order), 128):
+            idx = order[s : s + 128]
+            inputs, _ = batch([items[i] for i in idx])
+            out[idx] = torch.softmax(network(*inputs), dim=-1).numpy()
+    return out
+
+
+def mixed(sparse: FloatArray, gru: FloatArray, weight: float) -> FloatArray:
+    logits = (1.0 - weight) * np.log(sparse + 1e-9) + weight * np.log(gru + 1e-9)
+    return logits  # argmax is all the scores need
+
+
+def export(
+    network: Any, config: dict[str, Any], mean: FloatArray, scale: FloatArray
+) -> RecurrentModel:
+    state = {k: v.detach().numpy().astype(np.float32) for k, v in network.state_dict().items()}
+    arrays = {
+        "mean": mean.astype(np.float32),
+        "scale": scale.astype(np.float32),
+        "words": state["words.weight"],
+        "positions": state["positions.weight"],
+        "att_w": state["att.weight"][0],
+        "att_b": state["att.bias"],
+        "out_w": state["out.weight"],
+        "out_b": state["out.bias"],
+    }
+    for way, suffix in (("fwd", ""), ("bwd", "_reverse")):
+        arrays[way + "_ih"] = state["gru.weight_ih_l0" + suffix]
+        arrays[way + "_hh"] = state["gru.weight_hh_l0" + suffix]
+        arrays[way + "_bih"] = state["gru.bias_ih_l0" + suffix]
+        arrays[way + "_bhh"] = state["gru.bias_hh_l0" + suffix]
+    assert set(arrays) == set(ARRAYS)
+    return RecurrentModel(arrays, {"bits": int(config["bits"]), "mix": float(config["mix"])})
+
+
+def numpy_probabilities(model: RecurrentModel, data: Featurised) -> FloatArray:
+    rows = [
+        model.inputs(data.tokens[s], start, end)
+        for s, (start, end) in zip(data.sentences, data.spans, strict=True)
+    ]
+    return (
+        np.concatenate([model.proba(rows[i : i + 256]) for i in range(0, len(rows), 256)])
+        if rows
+        else np.zeros((0, len(TARGET_CLASSES)), dtype=np.float32)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = model_parser(__doc__, "sentiment", CONFIG, data="newsmtsc")
+    parser.add_argument("--cv", type=int, default=0, help="also print K-fold CV on train")
+    parser.add_argument(
+        "--mix-grid", type=float, nargs="*", default=[0.2, 0.3, 0.4, 0.5], help="--cv: weights"
+    )
+    args = parser.parse_args(argv)
+    config = read_config(args.config, args.set)
+    sparse_config = read_config(SPARSE_CONFIG, [])
+    started = time.perf_counter()
+    data = Featurised(args.data / "train.jsonl")
+    dev = Featurised(args.data / "devtest_mt.jsonl")
+    vectors = np.concatenate([s.vectors for s in data.tokens])
+    mean = vectors.mean(axis=0)
+    scale = (1.0 / (vectors.std(axis=0) + 1e-6)).astype(np.float32)
+    bits = int(config["bits"])
+    train_items = Examples(data, bits, mean, scale).items
+    dev_items = Examples(dev, bits, mean, scale).items
+    meta: dict[str, Any] = {"config": config, "trained_on": "NewsMTSC train.jsonl"}
+    if args.cv > 1:
+        fold = sentence_folds(data.sentences, args.cv)
+        sparse = out_of_fold(data, sparse_config, args.cv)
+        gru = np.zeros_like(sparse)
+        for f in range(args.cv):
+            fit_idx, test_idx = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            network = fit([train_items[i] for i in fit_idx], config, int(config["seed"]) + f)
+            gru[test_idx] = torch_probabilities(network, [train_items[i] for i in test_idx])
+            print(f"fold {f + 1}/{args.cv} done", file=sys.stderr)
+        table = {"sparse": scores(data.labels, sparse), "gru": scores(data.labels, gru)}
+        for w in args.mix_grid:
+            table[f"mix {w}"] = scores(data.labels, mixed(sparse, gru, w))
+        for name, s in table.items():
+            print(
+                f"{args.cv}-fold CV on train, {name:8s} macro-F1 {s['macro_f1']:.4f}  "
+                f"accuracy {s['accuracy']:.4f}",
+                file=sys.stderr,
+            )
+        meta[f"cv{args.cv}_train"] = {
+            name: {k: round(v, 4) for k, v in s.items()} for name, s in table.items()
+        }
+    network = fit(train_items, config, int(config["seed"]))
+    model = export(network, config, mean, scale)
+    reference = torch_probabilities(network, dev_items)
+    gru = numpy_probabilities(model, dev)
+    gap = float(np.abs(gru - reference).max()) if len(gru) else 0.0
+    if gap > 1e-4:
+        raise SystemExit(f"numpy inference differs from PyTorch by {gap:.2e}")
+    sparse = load_sparse_probabilities(dev)
+    dev_scores = {
+        "sparse": scores(dev.labels, sparse),
+        "gru": scores(dev.labels, gru),
+        "mix": scores(dev.labels, mixed(sparse, gru, model.weight)),
+    }
+    for name, s in dev_scores.items():
+        print(f"devtest_mt, {name:6s} macro-F1 {s['macro_f1']:.4f}", file=sys.stderr)
+    print(f"({time.perf_counter() - started:.0f} s; numpy gap {gap:.1e})", file=sys.stderr)
+    model.meta.update(meta)
+    model.meta["devtest_mt_macro_f1"] = {k: round(v["macro_f1"], 4) for k, v in dev_scores.items()}
+    if args.out.name != "-":
+        model.save(args.out)
+        print(f"wrote {args.out}/recurrent.*", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
