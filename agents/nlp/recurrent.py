@@ -75,6 +75,13 @@ def word_ids(words: Sequence[str], bits: int) -> npt.NDArray[np.int64]:
     )
 
 
+def mix_probabilities(sparse: FloatArray, gru: FloatArray, weight: float) -> FloatArray:
+    """``softmax((1 - weight) log sparse + weight log gru)``, row by row."""
+    logits = (1.0 - weight) * np.log(sparse + 1e-9) + weight * np.log(gru + 1e-9)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 @dataclass
 class RecurrentModel:
     """The GRU's weights (PyTorch layout: gates r, z, n) and settings (``meta``)."""
@@ -91,24 +98,39 @@ class RecurrentModel:
         """The GRU's share in the mix with the sparse model (log-linear)."""
         return float(self.meta["mix"])
 
-    def inputs(self, sentence: Sentence, start: int, end: int) -> FloatArray:
-        """Per-token input rows (n, input width) for the target ``[start, end)``."""
+    def encode(self, sentence: Sentence) -> FloatArray:
+        """The columns of a sentence's input rows that do not depend on the target
+        (n, width + 1 + word dim): standardised vectors, valences, word embeddings. Shared
+        by all targets in the sentence (see :meth:`target_rows`)."""
         a = self.arrays
         n = len(sentence.words)
         if sentence.vectors.shape[0] != n or len(sentence.valences) != n:
             raise ValueError(f"{sentence.vectors.shape[0]} vectors for {n} words")
-        inside = np.zeros((n, 1), dtype=np.float32)
-        inside[start:end] = 1.0
         return np.concatenate(
             [
                 (sentence.vectors - a["mean"]) * a["scale"],
                 np.asarray(sentence.valences, dtype=np.float32)[:, None],
-                a["positions"][position_buckets(n, start, end)],
-                inside,
                 a["words"][word_ids(sentence.words, self.bits)],
             ],
             axis=1,
         ).astype(np.float32)
+
+    def target_rows(self, encoded: FloatArray, start: int, end: int) -> FloatArray:
+        """Per-token input rows (n, input width) for the target ``[start, end)`` of a
+        sentence :meth:`encode` made: vectors, valence, distance embedding, target flag,
+        word embedding (the order the GRU was trained with)."""
+        n = len(encoded)
+        split = len(self.arrays["mean"]) + 1  # vectors and valence | word embedding
+        inside = np.zeros((n, 1), dtype=np.float32)
+        inside[start:end] = 1.0
+        positions = self.arrays["positions"][position_buckets(n, start, end)]
+        return np.concatenate(
+            [encoded[:, :split], positions, inside, encoded[:, split:]], axis=1
+        ).astype(np.float32)
+
+    def inputs(self, sentence: Sentence, start: int, end: int) -> FloatArray:
+        """Per-token input rows for one target (:meth:`encode` then :meth:`target_rows`)."""
+        return self.target_rows(self.encode(sentence), start, end)
 
     def _states(self, x: FloatArray, lengths: npt.NDArray[np.int64]) -> FloatArray:
         """Forward and backward GRU states (m, T, 2H) over inputs ``x`` (m, T, in) padded
@@ -124,9 +146,9 @@ class RecurrentModel:
         w_ih = np.stack([a["fwd_ih"].T, a["bwd_ih"].T])  # (2, in, 3H)
         w_hh = np.stack([a["fwd_hh"].T, a["bwd_hh"].T])  # (2, H, 3H)
         b_hh = np.stack([a["fwd_bhh"], a["bwd_bhh"]])[:, None]  # (2, 1, 3H)
-        gates_x = np.matmul(inputs, w_ih[:, None]) + np.stack([a["fwd_bih"], a["bwd_bih"]])[
-            :, None, None
-        ]
+        gates_x = (
+            np.matmul(inputs, w_ih[:, None]) + np.stack([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
+        )
         hidden = w_hh.shape[1]
         h = np.zeros((2, m, hidden), dtype=np.float32)
         out = np.empty((2, m, steps, hidden), dtype=np.float32)
@@ -152,16 +174,13 @@ class RecurrentModel:
 
     def _scores(self, rows: Sequence[FloatArray]) -> FloatArray:
         a = self.arrays
-        steps = max(len(r) for r in rows)
+        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+        steps = int(lengths.max())
         x = np.zeros((len(rows), steps, rows[0].shape[1]), dtype=np.float32)
-        mask = np.zeros((len(rows), steps), dtype=np.float32)
-        inside = np.zeros((len(rows), steps), dtype=np.float32)
-        flag = rows[0].shape[1] - a["words"].shape[1] - 1  # the target flag's column
         for i, r in enumerate(rows):
             x[i, : len(r)] = r
-            mask[i, : len(r)] = 1.0
-            inside[i, : len(r)] = r[:, flag]
-        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+        mask = (np.arange(steps) < lengths[:, None]).astype(np.float32)
+        inside = x[:, :, rows[0].shape[1] - a["words"].shape[1] - 1]  # the target flag
         states = self._states(x, lengths)
         target = (states * inside[..., None]).sum(axis=1) / np.maximum(
             inside.sum(axis=1, keepdims=True), 1.0
@@ -185,14 +204,11 @@ class RecurrentModel:
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def mix(self, sparse: FloatArray, rows: Sequence[FloatArray]) -> FloatArray:
-        """The sparse model's probabilities (m, classes) mixed with the GRU's:
-        ``softmax((1 - w) log p_sparse + w log p_gru)``, ``w`` = :attr:`weight`."""
+        """The sparse model's probabilities (m, classes) mixed with the GRU's for the same
+        targets (:func:`mix_probabilities`, GRU weight :attr:`weight`)."""
         if not len(sparse):
             return sparse
-        w = self.weight
-        logits = (1.0 - w) * np.log(sparse + 1e-9) + w * np.log(self.proba(rows) + 1e-9)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        return mix_probabilities(sparse, self.proba(rows), self.weight)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -311,15 +311,17 @@ def target_sentiment(
     rows: list[Features] = []
     targets: list[tuple[int, int, int, int]] = []
     sequences: list[FloatArray] = []
-    sentence = _sentence(doc, 0, len(doc), words) if recurrent is not None else None
+    encoded = None
+    if recurrent is not None:
+        encoded = recurrent.encode(_sentence(doc, kept_tokens(doc), 0, len(doc), words))
     for start_char, end_char in spans:
         first, last = target_tokens(doc, start_char, end_char, position)
         rows.append(target_features(words, first, last, compound))
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         assert span is not None  # target_tokens found it
         targets.append((0, len(doc), span.start, span.end))
-        if recurrent is not None and sentence is not None:
-            sequences.append(recurrent.inputs(sentence, first, last))
+        if recurrent is not None and encoded is not None:
+            sequences.append(recurrent.target_rows(encoded, first, last))
     dense = None
     if model.head is not None and rows:
         dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
@@ -329,10 +331,12 @@ def target_sentiment(
     return [sentiment_from_probabilities(p.tolist()) for p in probs]
 
 
-def _sentence(doc: Doc, start: int, end: int, words: Sequence[str]) -> Sentence:
-    """The GRU's view of ``doc[start:end]``: its kept tokens' vectors, words, valences."""
-    kept = kept_tokens(doc)[start:end]
-    vectors = np.asarray(doc.tensor[start:end], dtype=np.float32)[kept]
+def _sentence(
+    doc: Doc, kept: npt.NDArray[np.bool_], start: int, end: int, words: Sequence[str]
+) -> Sentence:
+    """The GRU's view of ``doc[start:end]``: its kept tokens' (``kept``, for the whole
+    doc) vectors, words and valences."""
+    vectors = np.asarray(doc.tensor[start:end], dtype=np.float32)[kept[start:end]]
     return Sentence(vectors, words, word_valences(words))
 
 
@@ -425,7 +429,8 @@ def target_mentions(
     """Every mention of a PERSON, ORG or GPE entity, with its sentence as context."""
     sentences: dict[int, tuple[list[str], dict[int, int], float]] = {}
     sequences: list[FloatArray] = []
-    views: dict[int, Sentence] = {}
+    encoded: dict[int, FloatArray] = {}  # the GRU's per-sentence columns, by sentence start
+    kept: npt.NDArray[np.bool_] | None = None
     bounds: list[tuple[int, int]] = []  # (start, end) token index of each sentence
     rows: list[Features] = []
     targets: list[tuple[int, int, int, int]] = []
@@ -456,12 +461,15 @@ def target_mentions(
             targets.append((start, end, span.start, span.end))
             owner.append(e)
             if recurrent is not None:
-                if start not in views:
-                    views[start] = _sentence(doc, start, end, words)
-                sequences.append(recurrent.inputs(views[start], first, last))
+                if kept is None:
+                    kept = kept_tokens(doc)
+                if start not in encoded:
+                    encoded[start] = recurrent.encode(_sentence(doc, kept, start, end, words))
+                sequences.append(recurrent.target_rows(encoded[start], first, last))
     dense = None
     if model.head is not None and rows:
-        dense = dense_target_features(doc.tensor, kept_tokens(doc), targets)
+        kept = kept_tokens(doc) if kept is None else kept
+        dense = dense_target_features(doc.tensor, kept, targets)
     return Mentions(owner, model.proba_many(rows, dense), sequences)
 
 

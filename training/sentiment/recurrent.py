@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agents.nlp.recurrent import ARRAYS, POSITION_BUCKETS, RecurrentModel, word_ids
+from agents.nlp.recurrent import (
+    ARRAYS,
+    POSITION_BUCKETS,
+    RecurrentModel,
+    mix_probabilities,
+    word_ids,
+)
 from agents.nlp.sentiment import TARGET_CLASSES
 from training import model_parser, read_config
 from training.sentiment.train import (
@@ -158,11 +164,6 @@ def torch_probabilities(network: Any, items: list[Any]) -> FloatArray:
     return out
 
 
-def mixed(sparse: FloatArray, gru: FloatArray, weight: float) -> FloatArray:
-    logits = (1.0 - weight) * np.log(sparse + 1e-9) + weight * np.log(gru + 1e-9)
-    return logits  # argmax is all the scores need
-
-
 def export(
     network: Any, config: dict[str, Any], mean: FloatArray, scale: FloatArray
 ) -> RecurrentModel:
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fold {f + 1}/{args.cv} done", file=sys.stderr)
         table = {"sparse": scores(data.labels, sparse), "gru": scores(data.labels, gru)}
         for w in args.mix_grid:
-            table[f"mix {w}"] = scores(data.labels, mixed(sparse, gru, w))
+            table[f"mix {w}"] = scores(data.labels, mix_probabilities(sparse, gru, w))
         for name, s in table.items():
             print(
                 f"{args.cv}-fold CV on train, {name:8s} macro-F1 {s['macro_f1']:.4f}  "
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_scores = {
         "sparse": scores(dev.labels, sparse),
         "gru": scores(dev.labels, gru),
-        "mix": scores(dev.labels, mixed(sparse, gru, model.weight)),
+        "mix": scores(dev.labels, mix_probabilities(sparse, gru, model.weight)),
     }
     for name, s in dev_scores.items():
         print(f"devtest_mt, {name:6s} macro-F1 {s['macro_f1']:.4f}", file=sys.stderr)
