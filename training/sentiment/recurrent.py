@@ -15,6 +15,7 @@ PyTorch model's probabilities, and writes the weights (settings: ``recurrent.jso
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,12 +32,13 @@ from agents.nlp.recurrent import (
     word_ids,
 )
 from agents.nlp.sentiment import TARGET_CLASSES
-from training import model_parser, read_config
+from training import ROOT, model_parser, read_config
 from training.sentiment.train import (
     CONFIG as SPARSE_CONFIG,
 )
 from training.sentiment.train import (
     Featurised,
+    Target,
     load_sparse_probabilities,
     out_of_fold,
     scores,
@@ -47,20 +49,53 @@ CONFIG = Path(__file__).resolve().parent / "recurrent.json"
 FloatArray = npt.NDArray[np.float32]
 
 
-class Examples:
-    """A file's targets as GRU inputs (before the learned embeddings are looked up)."""
+#: One target's GRU inputs before the learned embeddings are looked up: fixed columns,
+#: word ids, target's first and last word, class probabilities to learn, example weight.
+Item = tuple[FloatArray, npt.NDArray[np.int64], int, int, FloatArray, float]
 
-    def __init__(self, data: Featurised, bits: int, mean: FloatArray, scale: FloatArray):
-        self.items: list[tuple[FloatArray, npt.NDArray[np.int64], int, int, int]] = []
-        for sentence_id, (start, end), label in zip(
-            data.sentences, data.spans, data.labels, strict=True
-        ):
+
+class Examples:
+    """Targets as GRU inputs. The labels to learn are the gold ones as one-hot rows, or
+    ``soft`` (targets, classes) probabilities (the teacher's) with weight ``weight``."""
+
+    def __init__(
+        self,
+        data: Featurised,
+        bits: int,
+        mean: FloatArray,
+        scale: FloatArray,
+        soft: FloatArray | None = None,
+        weight: float = 1.0,
+    ):
+        self.items: list[Item] = []
+        if soft is None:
+            soft = np.eye(len(TARGET_CLASSES), dtype=np.float32)[
+                [TARGET_CLASSES.index(label) for label in data.labels]
+            ]
+        for sentence_id, (start, end), target in zip(data.sentences, data.spans, soft, strict=True):
             sentence = data.tokens[sentence_id]
             fixed = np.concatenate(
                 [(sentence.vectors - mean) * scale, sentence.valences[:, None]], axis=1
             ).astype(np.float32)
             ids = word_ids(sentence.words, bits)
-            self.items.append((fixed, ids, start, end, TARGET_CLASSES.index(label)))
+            self.items.append((fixed, ids, start, end, target, weight))
+
+
+def read_transfer(path: Path, limit: int) -> tuple[list[Target], FloatArray]:
+    """The first ``limit`` targets of the teacher's transfer set
+    (``training/sentiment/teacher.py``) and its class probabilities for each."""
+    targets: list[Target] = []
+    probs: list[list[float]] = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if len(targets) >= limit:
+                break
+            row = json.loads(line)
+            p = row["probs"]
+            label = TARGET_CLASSES[int(np.argmax(p))]
+            targets.append((row["sentence"], int(row["from"]), int(row["to"]), label))
+            probs.append(p)
+    return targets, np.asarray(probs, dtype=np.float32).reshape(-1, len(TARGET_CLASSES))
 
 
 def build_network(config: dict[str, Any], width: int) -> Any:
@@ -102,9 +137,9 @@ def build_network(config: dict[str, Any], width: int) -> Any:
     return Network()
 
 
-def batch(items: list[Any]) -> tuple[list[Any], Any]:
-    """Padded tensors (fixed inputs, word ids, position buckets, target flags, mask) and
-    labels."""
+def batch(items: list[Item]) -> tuple[list[Any], Any, Any]:
+    """Padded tensors (fixed inputs, word ids, position buckets, target flags, mask),
+    class probabilities to learn and example weights."""
     import torch
 
     from agents.nlp.recurrent import position_buckets
@@ -116,17 +151,19 @@ def batch(items: list[Any]) -> tuple[list[Any], Any]:
     pos = np.zeros((len(items), steps), dtype=np.int64)
     inside = np.zeros((len(items), steps), dtype=np.float32)
     mask = np.zeros((len(items), steps), dtype=np.float32)
-    for i, (f, w, start, end, _) in enumerate(items):
+    for i, (f, w, start, end, _, _) in enumerate(items):
         n = len(w)
         fixed[i, :n], ids[i, :n], mask[i, :n] = f, w, 1.0
         pos[i, :n] = position_buckets(n, start, end)
         inside[i, start:end] = 1.0
-    labels = torch.tensor([it[4] for it in items])
-    return [torch.from_numpy(a) for a in (fixed, ids, pos, inside, mask)], labels
+    labels = torch.from_numpy(np.stack([it[4] for it in items]))
+    weights = torch.tensor([it[5] for it in items], dtype=torch.float32)
+    return [torch.from_numpy(a) for a in (fixed, ids, pos, inside, mask)], labels, weights
 
 
-def fit(items: list[Any], config: dict[str, Any], seed: int) -> Any:
-    """Adam, batches of similar length (shuffled chunks sorted by length)."""
+def fit(items: list[Item], config: dict[str, Any], seed: int) -> Any:
+    """Adam on the weighted cross-entropy against each item's class probabilities,
+    batches of similar length (shuffled chunks sorted by length)."""
     import torch
 
     torch.manual_seed(seed)
@@ -142,8 +179,9 @@ def fit(items: list[Any], config: dict[str, Any], seed: int) -> Any:
             chunk = sorted(order[c : c + size * 20].tolist(), key=lambda i: len(items[i][1]))
             batches += [chunk[s : s + size] for s in range(0, len(chunk), size)]
         for b in rng.permutation(len(batches)):
-            inputs, labels = batch([items[i] for i in batches[b]])
-            loss = torch.nn.functional.cross_entropy(network(*inputs), labels)
+            inputs, labels, weights = batch([items[i] for i in batches[b]])
+            logp = torch.log_softmax(network(*inputs), dim=-1)
+            loss = (-(labels * logp).sum(dim=1) * weights).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -151,7 +189,7 @@ def fit(items: list[Any], config: dict[str, Any], seed: int) -> Any:
     return network
 
 
-def torch_probabilities(network: Any, items: list[Any]) -> FloatArray:
+def torch_probabilities(network: Any, items: list[Item]) -> FloatArray:
     import torch
 
     order = sorted(range(len(items)), key=lambda i: len(items[i][1]))
@@ -159,7 +197,7 @@ def torch_probabilities(network: Any, items: list[Any]) -> FloatArray:
     with torch.no_grad():
         for s in range(0, len(order), 128):
             idx = order[s : s + 128]
-            inputs, _ = batch([items[i] for i in idx])
+            inputs, _, _ = batch([items[i] for i in idx])
             out[idx] = torch.softmax(network(*inputs), dim=-1).numpy()
     return out
 
@@ -218,13 +256,25 @@ def main(argv: list[str] | None = None) -> int:
     train_items = Examples(data, bits, mean, scale).items
     dev_items = Examples(dev, bits, mean, scale).items
     meta: dict[str, Any] = {"config": config, "trained_on": "NewsMTSC train.jsonl"}
+    transfer_items: list[Item] = []
+    if float(config["transfer_weight"]) > 0:
+        targets, soft = read_transfer(ROOT / config["transfer"], int(config["transfer_targets"]))
+        transfer = Featurised(targets)
+        transfer_items = Examples(
+            transfer, bits, mean, scale, soft, float(config["transfer_weight"])
+        ).items
+        meta["trained_on"] += (
+            f" and the teacher's labels for {len(transfer_items)} Reuters-21578 targets"
+        )
+        print(f"{len(transfer_items)} transfer targets", file=sys.stderr)
     if args.cv > 1:
         fold = sentence_folds(data.sentences, args.cv)
         sparse = out_of_fold(data, sparse_config, args.cv)
         gru = np.zeros_like(sparse)
         for f in range(args.cv):
             fit_idx, test_idx = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-            network = fit([train_items[i] for i in fit_idx], config, int(config["seed"]) + f)
+            items = [train_items[i] for i in fit_idx] + transfer_items
+            network = fit(items, config, int(config["seed"]) + f)
             gru[test_idx] = torch_probabilities(network, [train_items[i] for i in test_idx])
             print(f"fold {f + 1}/{args.cv} done", file=sys.stderr)
         table = {"sparse": scores(data.labels, sparse), "gru": scores(data.labels, gru)}
@@ -239,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         meta[f"cv{args.cv}_train"] = {
             name: {k: round(v, 4) for k, v in s.items()} for name, s in table.items()
         }
-    network = fit(train_items, config, int(config["seed"]))
+    network = fit(train_items + transfer_items, config, int(config["seed"]))
     model = export(network, config, mean, scale)
     reference = torch_probabilities(network, dev_items)
     gru = numpy_probabilities(model, dev)

@@ -48,7 +48,11 @@ CONFIG = Path(__file__).resolve().parent / "config.json"
 POLARITY = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
 
 
-def read_targets(path: Path) -> Iterator[tuple[str, int, int, str]]:
+#: A target: its sentence, first and last character, and label.
+Target = tuple[str, int, int, str]
+
+
+def read_targets(path: Path) -> Iterator[Target]:
     """(sentence, from, to, label) for every target of a NewsMTSC JSONL file."""
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -62,17 +66,18 @@ def read_targets(path: Path) -> Iterator[tuple[str, int, int, str]]:
 
 
 class Featurised:
-    """Sparse rows, dense inputs, gold labels and sentence ids of a file's targets; and,
+    """Sparse rows, dense inputs, gold labels and sentence ids of a file's (or a list's)
+    targets; and,
     for the GRU (``training/sentiment/recurrent.py``), each sentence's tokens and each
     target's word positions."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, source: Path | list[Target]) -> None:
         self.rows: list[Features] = []
         self.labels: list[str] = []
         self.sentences: list[int] = []
         self.tokens: list[Sentence] = []
         self.spans: list[tuple[int, int]] = []
-        targets = list(read_targets(path))
+        targets = list(read_targets(source)) if isinstance(source, Path) else source
         texts = list(dict.fromkeys(text for text, _, _, _ in targets))
         index = {text: i for i, text in enumerate(texts)}
         docs = list(_encoder(ENCODER_MODEL).pipe(texts, batch_size=64))

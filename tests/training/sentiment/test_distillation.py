@@ -1,0 +1,95 @@
+"""The transfer set the sentiment GRU is distilled from: Reuters sentences and their
+PERSON/ORG/GPE targets, the teacher's soft labels, and the GRU's training examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.sentiment.recurrent import Examples, read_transfer
+from training.sentiment.teacher import reuters_texts, transfer_pairs
+from training.sentiment.train import Featurised
+
+
+def write_reuters(path: Path) -> None:
+    records = [
+        {"lewissplit": "TEST", "body": "Held-out article about Ronald Reagan.\nReuter"},
+        {
+            "lewissplit": "TRAIN",
+            "body": "Treasury Secretary James Baker said the U.S. opposes Soviet\n"
+            "membership of the World Bank. Baker spoke to reporters in Washington on\n"
+            "Friday.\nReuter",
+        },
+        {"lewissplit": "TRAIN", "body": ""},
+        {"lewissplit": "NOT-USED", "body": "Nothing here."},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def test_reuters_texts_are_training_bodies_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "reuters.jsonl"
+    write_reuters(path)
+    assert list(reuters_texts(path, seed=0)) == [
+        "Treasury Secretary James Baker said the U.S. opposes Soviet membership of the "
+        "World Bank. Baker spoke to reporters in Washington on Friday."
+    ]
+
+
+def test_transfer_pairs_are_the_ner_targets_of_each_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "reuters.jsonl"
+    write_reuters(path)
+    config = {"seed": 0, "transfer_targets": 100, "transfer_per_sentence": 2}
+    pairs = transfer_pairs(path, config)
+    first = (
+        "Treasury Secretary James Baker said the U.S. opposes Soviet membership of the World Bank."
+    )
+    second = "Baker spoke to reporters in Washington on Friday."
+    # At most two targets per sentence: "U.S." and "World Bank" are the first one's 3rd and 4th.
+    assert [(s, s[a:b]) for s, a, b in pairs] == [
+        (first, "Treasury"),
+        (first, "James Baker"),
+        (second, "Baker"),
+        (second, "Washington"),
+    ]
+    assert all(s[a:b] == s[a:b].strip() for s, a, b in pairs)
+    config["transfer_targets"] = 3
+    assert len(transfer_pairs(path, config)) == 3
+
+
+def test_examples_learn_gold_one_hot_or_the_teachers_probabilities(tmp_path: Path) -> None:
+    path = tmp_path / "transfer.jsonl"
+    rows = [
+        {
+            "sentence": "Critics blasted Smith over the deal.",
+            "from": 16,
+            "to": 21,
+            "probs": [0.7, 0.2, 0.1],
+        },
+        {"sentence": "Jones praised the plan.", "from": 0, "to": 5, "probs": [0.1, 0.3, 0.6]},
+        {"sentence": "Acme said nothing.", "from": 0, "to": 4, "probs": [0.2, 0.5, 0.3]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    targets, soft = read_transfer(path, limit=2)
+    assert targets == [
+        ("Critics blasted Smith over the deal.", 16, 21, "negative"),
+        ("Jones praised the plan.", 0, 5, "positive"),
+    ]
+    np.testing.assert_allclose(soft, [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], rtol=1e-6)
+    data = Featurised(targets)
+    assert data.spans == [(2, 3), (0, 1)]
+    width = data.tokens[0].vectors.shape[1]
+    mean, scale = np.zeros(width, np.float32), np.ones(width, np.float32)
+    gold = Examples(data, 8, mean, scale).items
+    assert [(it[2], it[3], it[4].tolist(), it[5]) for it in gold] == [
+        (2, 3, [1.0, 0.0, 0.0], 1.0),
+        (0, 1, [0.0, 0.0, 1.0], 1.0),
+    ]
+    taught = Examples(data, 8, mean, scale, soft, weight=0.5).items
+    assert taught[1][4].tolist() == pytest.approx([0.1, 0.3, 0.6])
+    assert taught[1][5] == 0.5
+    # Fixed columns: the tok2vec vector and the word's VADER valence (/4): "praised" > 0.
+    assert taught[1][0].shape == (5, width + 1)
+    assert taught[1][0][1, -1] > 0
