@@ -27,13 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.nlp.sentiment import TARGET_CLASSES
+from agents.nlp.sentiment import TARGET_CLASSES, TARGET_LABELS
 from training import DATA, ROOT, read_config
 from training.sentiment.train import macro_f1, read_targets
 
 CONFIG = Path(__file__).resolve().parent / "teacher.json"
 CACHE = ROOT / ".cache" / "sentiment"
-TARGET_LABELS = ("PERSON", "ORG", "GPE")
 
 Pair = tuple[str, int, int]  # sentence, first and last character of the target
 
