@@ -26,10 +26,10 @@ test: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak tests/soak -s --timeout 900
 
-# Retrain the committed models from ../shared/data (NER about 15 min on one core; the
-# sentiment teacher about 45 min on two, then cached in .cache/sentiment).
-# The sentiment GRU is trained with PyTorch, distilled from a fine-tuned MiniLM (the
-# `train` extra; the pipeline runs the GRU with numpy), so this target installs them first.
+# Retrain the committed models from ../shared/data (NER about 15 min on one core).
+# The sentiment GRU is trained with PyTorch (the `train` extra; the pipeline runs it with
+# numpy), so this target installs it first. The distillation teacher is not needed for
+# the shipped GRU: see training/sentiment/README.md.
 # With torch in .venv, spaCy (thinc) imports it at start-up, about 2 s slower;
 # `.venv/bin/pip uninstall torch` undoes that.
 DATA ?= ../shared/data
@@ -38,7 +38,6 @@ train: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.ner.train --data $(DATA)
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.events.train --data $(DATA) --nested --select
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.sentiment.train --data $(DATA)/newsmtsc
-	$(BIN)/python -m training.sentiment.teacher --data $(DATA)
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.sentiment.recurrent --data $(DATA)/newsmtsc
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.topics.train --data $(DATA)
 

@@ -1,16 +1,21 @@
 """Train the GRU half of the target sentiment model and write ``models/sentiment/recurrent.*``.
 
-    pip install torch==2.13.0      # training only; the pipeline runs it with numpy
+    pip install -e '.[train]'      # training only; the pipeline runs it with numpy
+    PYTHONPATH=. python -m training.sentiment.teacher          # the transfer set, once
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.sentiment.recurrent --cv 5
 
-Fits on NewsMTSC ``train.jsonl`` only, with the inputs :mod:`agents.nlp.recurrent`
-describes (computed by :class:`training.sentiment.train.Featurised`, the same encoder as
-the sparse model). ``--cv K`` first prints, on K folds by sentence, the cross-validated
-macro-F1 of the sparse model (``models/sentiment/``, settings ``config.json``), of the GRU
-and of their mix for each weight in ``--mix-grid``: the figures the shipped ``mix`` was
-chosen by. Then it trains on all of train, prints devtest_mt macro-F1 (never trained on)
-for the sparse model, the GRU and the mix, checks that the numpy inference gives the
-PyTorch model's probabilities, and writes the weights (settings: ``recurrent.json``).
+Fits on NewsMTSC ``train.jsonl`` (gold labels) plus, with weight ``transfer_weight``, the
+teacher's class probabilities for ``transfer_targets`` Reuters-21578 targets
+(``.cache/sentiment/transfer.jsonl``, written by :mod:`training.sentiment.teacher`), with
+the inputs :mod:`agents.nlp.recurrent` describes (computed by
+:class:`training.sentiment.train.Featurised`, the same encoder as the sparse model).
+``--cv K`` first prints, on K folds by sentence, the cross-validated macro-F1 of the
+sparse model (``models/sentiment/``, settings ``config.json``), of the GRU and of their
+mix for each weight in ``--mix-grid``: the figures the shipped ``mix`` was chosen by (the
+transfer set joins every training fold). Then it trains on all of train, prints
+devtest_mt macro-F1 (never trained on) for the sparse model, the GRU and the mix, checks
+that the numpy inference gives the PyTorch model's probabilities, and writes the weights
+(settings: ``recurrent.json``).
 """
 
 from __future__ import annotations
@@ -84,6 +89,11 @@ class Examples:
 def read_transfer(path: Path, limit: int) -> tuple[list[Target], FloatArray]:
     """The first ``limit`` targets of the teacher's transfer set
     (``training/sentiment/teacher.py``) and its class probabilities for each."""
+    if not path.is_file():
+        raise SystemExit(
+            f"{path} is missing: run `python -m training.sentiment.teacher` first "
+            "(or --set transfer_weight=0 to train on NewsMTSC alone)"
+        )
     targets: list[Target] = []
     probs: list[list[float]] = []
     with path.open(encoding="utf-8") as fh:

@@ -35,6 +35,13 @@ CONFIG = Path(__file__).resolve().parent / "teacher.json"
 CACHE = ROOT / ".cache" / "sentiment"
 
 Pair = tuple[str, int, int]  # sentence, first and last character of the target
+# Settings that change the labelling pass only: a cached teacher is reused across them.
+LABELLING_KEYS = ("transfer_targets", "transfer_per_sentence")
+
+
+def training_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a cached teacher must have been trained with to be reused."""
+    return {k: v for k, v in config.items() if k not in LABELLING_KEYS}
 
 
 def build_teacher(config: dict[str, Any]) -> tuple[Any, Any]:
@@ -75,18 +82,25 @@ def encode_pairs(tokenizer: Any, pairs: list[Pair], config: dict[str, Any]) -> A
     )
 
 
-def probabilities(tokenizer: Any, model: Any, pairs: list[Pair], config: dict[str, Any]) -> Any:
+def probabilities(
+    tokenizer: Any, model: Any, pairs: list[Pair], config: dict[str, Any], progress: bool = False
+) -> Any:
     """(pairs, classes) probabilities, in batches of 64 pairs of similar length."""
     import torch
 
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
     out = np.zeros((len(pairs), len(TARGET_CLASSES)), dtype=np.float32)
     model.eval()
+    started = time.perf_counter()
     with torch.no_grad():
         for s in range(0, len(order), 64):
             idx = order[s : s + 64]
             logits = model(encode_pairs(tokenizer, [pairs[i] for i in idx], config))
             out[idx] = torch.softmax(logits, dim=-1).numpy()
+            if progress and (s // 64) % 50 == 49:
+                done = s + len(idx)
+                rate = done / (time.perf_counter() - started)
+                print(f"  labelled {done}/{len(pairs)} ({rate:.0f}/s)", file=sys.stderr)
     return out
 
 
@@ -133,7 +147,8 @@ def fit(data: Path, config: dict[str, Any], out: Path) -> tuple[Any, Any]:
         )
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "teacher.pt")
-    (out / "teacher.json").write_text(json.dumps(config, sort_keys=True), encoding="utf-8")
+    settings = json.dumps(training_settings(config), sort_keys=True)
+    (out / "teacher.json").write_text(settings, encoding="utf-8")
     return tokenizer, model
 
 
@@ -142,7 +157,11 @@ def load(out: Path, config: dict[str, Any]) -> tuple[Any, Any] | None:
     import torch
 
     saved = out / "teacher.json"
-    if not saved.is_file() or json.loads(saved.read_text(encoding="utf-8")) != config:
+    if not saved.is_file():
+        return None
+    if training_settings(json.loads(saved.read_text(encoding="utf-8"))) != training_settings(
+        config
+    ):
         return None
     tokenizer, model = build_teacher(config)
     model.load_state_dict(torch.load(out / "teacher.pt"))
@@ -212,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     pairs = transfer_pairs(args.data / "reuters21578" / "reuters21578.jsonl", config)
     print(f"{len(pairs)} transfer targets ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    probs = probabilities(tokenizer, model, pairs, config)
+    probs = probabilities(tokenizer, model, pairs, config, progress=True)
     out = args.cache / "transfer.jsonl"
     with out.open("w", encoding="utf-8") as fh:
         for (text, start, end), p in zip(pairs, probs, strict=True):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.sentiment.recurrent import Examples, read_transfer
-from training.sentiment.teacher import reuters_texts, transfer_pairs
+from training.sentiment.teacher import CONFIG, reuters_texts, training_settings, transfer_pairs
 from training.sentiment.train import Featurised
 
 
@@ -93,3 +93,12 @@ def test_examples_learn_gold_one_hot_or_the_teachers_probabilities(tmp_path: Pat
     # Fixed columns: the tok2vec vector and the word's VADER valence (/4): "praised" > 0.
     assert taught[1][0].shape == (5, width + 1)
     assert taught[1][0][1, -1] > 0
+
+
+def test_a_cached_teacher_is_reused_when_only_the_labelling_settings_change() -> None:
+    config = json.loads(CONFIG.read_text(encoding="utf-8"))
+    settings = training_settings(config)
+    assert "transfer_targets" not in settings and "transfer_per_sentence" not in settings
+    assert settings["epochs"] == config["epochs"] == 3
+    assert training_settings({**config, "transfer_targets": 5}) == settings
+    assert training_settings({**config, "epochs": 2}) != settings
