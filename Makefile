@@ -30,8 +30,9 @@ soak: $(STAMP)
 # The sentiment GRU is trained with PyTorch (the `train` extra; the pipeline runs it with
 # numpy), so this target installs it first. The distillation teacher is not needed for
 # the shipped GRU: see training/sentiment/README.md.
-# With torch in .venv, spaCy (thinc) imports it at start-up, about 2 s slower;
-# `.venv/bin/pip uninstall torch` undoes that.
+# With torch in .venv, spaCy (thinc) imports it at start-up, about 2 s slower, and the
+# enrichment measured slower too (bench.quality throughput ratio 0.50-0.57 against
+# 0.58-0.62 without it, 2026-11-29); `.venv/bin/pip uninstall torch` undoes that.
 DATA ?= ../shared/data
 train: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
