@@ -77,12 +77,18 @@ class Examples:
             soft = np.eye(len(TARGET_CLASSES), dtype=np.float32)[
                 [TARGET_CLASSES.index(label) for label in data.labels]
             ]
+        # Inputs per sentence, shared by all of its targets.
+        inputs = [
+            (
+                np.concatenate(
+                    [(sentence.vectors - mean) * scale, sentence.valences[:, None]], axis=1
+                ).astype(np.float32),
+                word_ids(sentence.words, bits),
+            )
+            for sentence in data.tokens
+        ]
         for sentence_id, (start, end), target in zip(data.sentences, data.spans, soft, strict=True):
-            sentence = data.tokens[sentence_id]
-            fixed = np.concatenate(
-                [(sentence.vectors - mean) * scale, sentence.valences[:, None]], axis=1
-            ).astype(np.float32)
-            ids = word_ids(sentence.words, bits)
+            fixed, ids = inputs[sentence_id]
             self.items.append((fixed, ids, start, end, target, weight))
 
 

@@ -67,9 +67,8 @@ def read_targets(path: Path) -> Iterator[Target]:
 
 class Featurised:
     """Sparse rows, dense inputs, gold labels and sentence ids of a file's (or a list's)
-    targets; and,
-    for the GRU (``training/sentiment/recurrent.py``), each sentence's tokens and each
-    target's word positions."""
+    targets; and, for the GRU (``training/sentiment/recurrent.py``), each sentence's tokens
+    and each target's word positions."""
 
     def __init__(self, source: Path | list[Target]) -> None:
         self.rows: list[Features] = []
