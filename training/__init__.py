@@ -44,7 +44,9 @@ def model_parser(
     parser.add_argument("--data", type=Path, default=DATA / data)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / model)
     parser.add_argument("--config", type=Path, default=config)
-    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    parser.add_argument(
+        "--set", nargs="*", action="extend", default=[], help="override: key=value (JSON)"
+    )
     return parser
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training import read_config
+from training import model_parser, read_config
 
 
 def test_overrides_reach_nested_settings(tmp_path: Path) -> None:
@@ -21,3 +21,10 @@ def test_overrides_reach_nested_settings(tmp_path: Path) -> None:
     }
     with pytest.raises(SystemExit, match="no object 'head'"):
         read_config(path, ["head.hidden=1"])
+
+
+def test_every_set_option_counts(tmp_path: Path) -> None:
+    """``--set a=1 --set b=2`` keeps both overrides (argparse would keep only the last)."""
+    parser = model_parser("x", "sentiment", tmp_path / "config.json", data="newsmtsc")
+    args = parser.parse_args(["--set", "epochs=5", "--set", "seed=1", "dropout=0.1"])
+    assert args.set == ["epochs=5", "seed=1", "dropout=0.1"]

@@ -4,7 +4,9 @@
     PYTHONPATH=. python -m training.sentiment.teacher          # the transfer set, once
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.sentiment.recurrent --cv 5
 
-Fits on NewsMTSC ``train.jsonl`` (gold labels) plus, with weight ``transfer_weight``, the
+Fits on NewsMTSC ``train.jsonl`` (gold labels; targets that share their sentence with a
+target of another label get weight ``contrast_weight``, so the GRU learns to tell targets
+apart rather than read the sentence's tone) plus, with weight ``transfer_weight``, the
 teacher's class probabilities for ``transfer_targets`` Reuters-21578 targets
 (``.cache/sentiment/transfer.jsonl``, written by :mod:`training.sentiment.teacher`), with
 the inputs :mod:`agents.nlp.recurrent` describes (computed by
@@ -71,9 +73,12 @@ class Examples:
         scale: FloatArray,
         soft: FloatArray | None = None,
         weight: float = 1.0,
+        contrast_weight: float = 1.0,
     ):
         self.items: list[Item] = []
+        weights = np.full(len(data.labels), weight, dtype=np.float32)
         if soft is None:
+            weights[contrasted(data.sentences, data.labels)] *= contrast_weight
             soft = np.eye(len(TARGET_CLASSES), dtype=np.float32)[
                 [TARGET_CLASSES.index(label) for label in data.labels]
             ]
@@ -87,9 +92,19 @@ class Examples:
             )
             for sentence in data.tokens
         ]
-        for sentence_id, (start, end), target in zip(data.sentences, data.spans, soft, strict=True):
+        for sentence_id, (start, end), target, w in zip(
+            data.sentences, data.spans, soft, weights, strict=True
+        ):
             fixed, ids = inputs[sentence_id]
-            self.items.append((fixed, ids, start, end, target, weight))
+            self.items.append((fixed, ids, start, end, target, float(w)))
+
+
+def contrasted(sentences: list[int], labels: list[str]) -> npt.NDArray[np.bool_]:
+    """Which targets share their sentence with a target of another gold label."""
+    seen: dict[int, set[str]] = {}
+    for sentence, label in zip(sentences, labels, strict=True):
+        seen.setdefault(sentence, set()).add(label)
+    return np.array([len(seen[s]) > 1 for s in sentences], dtype=bool)
 
 
 def read_transfer(path: Path, limit: int) -> tuple[list[Target], FloatArray]:
@@ -269,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     mean = vectors.mean(axis=0)
     scale = (1.0 / (vectors.std(axis=0) + 1e-6)).astype(np.float32)
     bits = int(config["bits"])
-    train_items = Examples(data, bits, mean, scale).items
+    contrast = float(config["contrast_weight"])
+    train_items = Examples(data, bits, mean, scale, contrast_weight=contrast).items
     dev_items = Examples(dev, bits, mean, scale).items
     meta: dict[str, Any] = {"config": config, "trained_on": "NewsMTSC train.jsonl"}
     transfer_items: list[Item] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.sentiment.recurrent import Examples, read_transfer
+from training.sentiment.recurrent import Examples, contrasted, read_transfer
 from training.sentiment.teacher import CONFIG, reuters_texts, training_settings, transfer_pairs
 from training.sentiment.train import Featurised
 
@@ -93,6 +93,27 @@ def test_examples_learn_gold_one_hot_or_the_teachers_probabilities(tmp_path: Pat
     # Fixed columns: the tok2vec vector and the word's VADER valence (/4): "praised" > 0.
     assert taught[1][0].shape == (5, width + 1)
     assert taught[1][0][1, -1] > 0
+
+
+def test_gold_targets_whose_sentence_holds_another_label_get_the_contrast_weight() -> None:
+    blame = "Critics slammed Smith, while Jones was praised."
+    both = "Smith and Jones were arrested."
+    targets = [
+        (blame, 16, 21, "negative"),
+        (blame, 29, 34, "positive"),
+        (both, 0, 5, "negative"),
+        (both, 10, 15, "negative"),
+    ]
+    assert contrasted([0, 0, 1, 1], [t[3] for t in targets]).tolist() == [True, True, False, False]
+    data = Featurised(targets)
+    width = data.tokens[0].vectors.shape[1]
+    mean, scale = np.zeros(width, np.float32), np.ones(width, np.float32)
+    items = Examples(data, 8, mean, scale, contrast_weight=3.0).items
+    assert [it[5] for it in items] == [3.0, 3.0, 1.0, 1.0]
+    # Teacher labels are never up-weighted: the contrast is the gold labels' own.
+    soft = np.full((4, 3), 1 / 3, dtype=np.float32)
+    taught = Examples(data, 8, mean, scale, soft, weight=0.5, contrast_weight=3.0).items
+    assert [it[5] for it in taught] == [0.5] * 4
 
 
 def test_a_cached_teacher_is_reused_when_only_the_labelling_settings_change() -> None:
