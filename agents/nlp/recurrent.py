@@ -6,8 +6,10 @@ is fed as: its ``tok2vec`` vector (standardised), a hashed word embedding, the V
 valence of the word, an embedding of its distance to the target (:func:`position_buckets`)
 and a flag for the target's own tokens. A GRU runs over the tokens each way; the target's
 states (mean), an attention over all states keyed by them, and the states' maximum give
-the class scores. The sentiment component mixes its class probabilities with the sparse
-model's (:meth:`RecurrentModel.mix`).
+the class scores. A model may hold several such GRUs ("members", trained alike from
+different seeds): they run side by side in one loop and their class probabilities are
+averaged log-linearly. The sentiment component mixes the result with the sparse model's
+(:meth:`RecurrentModel.mix`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ ARRAYS = (
     "out_w",
     "out_b",
 )
+#: Arrays every member has its own of (leading axis: the member); the rest are shared.
+MEMBER_ARRAYS = tuple(name for name in ARRAYS if name not in ("mean", "scale"))
 
 
 class Sentence(NamedTuple):
@@ -82,12 +86,37 @@ def mix_probabilities(sparse: FloatArray, gru: FloatArray, weight: float) -> Flo
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def pool_members(scores: FloatArray) -> FloatArray:
+    """Class probabilities (m, classes) from the members' class scores (members, m,
+    classes): the softmax of their mean, which is the normalised geometric mean of the
+    members' probabilities."""
+    mean = scores.mean(axis=0)
+    if not len(mean):
+        return mean.astype(np.float32)
+    exp = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 @dataclass
 class RecurrentModel:
-    """The GRU's weights (PyTorch layout: gates r, z, n) and settings (``meta``)."""
+    """The GRUs' weights (PyTorch layout: gates r, z, n) and settings (``meta``). Each of
+    :data:`MEMBER_ARRAYS` has a leading member axis; arrays of a single GRU without it are
+    given one."""
 
     arrays: dict[str, FloatArray]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.arrays["fwd_ih"].ndim == 2:
+            self.arrays = {k: v[None] if k in MEMBER_ARRAYS else v for k, v in self.arrays.items()}
+        members = {self.arrays[k].shape[0] for k in MEMBER_ARRAYS}
+        if len(members) != 1:
+            raise ValueError(f"member arrays disagree on the number of members: {members}")
+
+    @property
+    def members(self) -> int:
+        """How many GRUs the model averages."""
+        return int(self.arrays["fwd_ih"].shape[0])
 
     @property
     def bits(self) -> int:
@@ -100,58 +129,92 @@ class RecurrentModel:
 
     def encode(self, sentence: Sentence) -> FloatArray:
         """The columns of a sentence's input rows that do not depend on the target
-        (n, width + 1 + word dim): standardised vectors, valences, word embeddings. Shared
-        by all targets in the sentence (see :meth:`target_rows`)."""
+        (n, width + 1 + members x word dim): standardised vectors, valences, each member's
+        word embeddings. Shared by all targets in the sentence (see :meth:`target_rows`)."""
         a = self.arrays
         n = len(sentence.words)
         if sentence.vectors.shape[0] != n or len(sentence.valences) != n:
             raise ValueError(f"{sentence.vectors.shape[0]} vectors for {n} words")
+        ids = word_ids(sentence.words, self.bits)
         return np.concatenate(
             [
                 (sentence.vectors - a["mean"]) * a["scale"],
                 np.asarray(sentence.valences, dtype=np.float32)[:, None],
-                a["words"][word_ids(sentence.words, self.bits)],
+                *(words[ids] for words in a["words"]),
             ],
             axis=1,
         ).astype(np.float32)
 
     def target_rows(self, encoded: FloatArray, start: int, end: int) -> FloatArray:
         """Per-token input rows (n, input width) for the target ``[start, end)`` of a
-        sentence :meth:`encode` made: vectors, valence, distance embedding, target flag,
-        word embedding (the order the GRU was trained with)."""
+        sentence :meth:`encode` made: vectors, valence, each member's distance embedding,
+        target flag, each member's word embedding. A member reads its own columns in the
+        order it was trained with (:meth:`_member_columns`)."""
         n = len(encoded)
-        split = len(self.arrays["mean"]) + 1  # vectors and valence | word embedding
+        split = len(self.arrays["mean"]) + 1  # vectors and valence | word embeddings
         inside = np.zeros((n, 1), dtype=np.float32)
         inside[start:end] = 1.0
-        positions = self.arrays["positions"][position_buckets(n, start, end)]
+        buckets = position_buckets(n, start, end)
         return np.concatenate(
-            [encoded[:, :split], positions, inside, encoded[:, split:]], axis=1
+            [
+                encoded[:, :split],
+                *(positions[buckets] for positions in self.arrays["positions"]),
+                inside,
+                encoded[:, split:],
+            ],
+            axis=1,
         ).astype(np.float32)
+
+    def _member_columns(self) -> npt.NDArray[np.int64]:
+        """(members, member input width): the columns of :meth:`target_rows` each member
+        reads: vectors and valence, its distance embedding, the target flag, its words."""
+        a = self.arrays
+        k = self.members
+        split = len(a["mean"]) + 1
+        pos, word = a["positions"].shape[2], a["words"].shape[2]
+        flag = split + k * pos
+        return np.stack(
+            [
+                np.r_[
+                    0:split,
+                    split + m * pos : split + (m + 1) * pos,
+                    flag,
+                    flag + 1 + m * word : flag + 1 + (m + 1) * word,
+                ]
+                for m in range(k)
+            ]
+        )
+
+    @property
+    def _flag_column(self) -> int:
+        """The target flag's column in :meth:`target_rows`."""
+        a = self.arrays
+        return len(a["mean"]) + 1 + self.members * a["positions"].shape[2]
 
     def inputs(self, sentence: Sentence, start: int, end: int) -> FloatArray:
         """Per-token input rows for one target (:meth:`encode` then :meth:`target_rows`)."""
         return self.target_rows(self.encode(sentence), start, end)
 
     def _states(self, x: FloatArray, lengths: npt.NDArray[np.int64]) -> FloatArray:
-        """Forward and backward GRU states (m, T, 2H) over inputs ``x`` (m, T, in) padded
-        at the end; row i has ``lengths[i]`` real steps. Each row is reversed within its
-        length for the backward GRU, so both run in one loop with no masking (states past
-        a row's end are never read)."""
+        """Each member's forward and backward GRU states (members, m, T, 2H) over its
+        inputs ``x`` (members, m, T, in) padded at the end; row i has ``lengths[i]`` real
+        steps. Each row is reversed within its length for the backward GRUs, so all run
+        in one loop with no masking (states past a row's end are never read)."""
         a = self.arrays
-        m, steps, _ = x.shape
+        k, m, steps, _ = x.shape
         t = np.arange(steps)
         flip = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # an involution
         rows = np.arange(m)[:, None]
-        inputs = np.stack([x, x[rows, flip]])  # (2, m, T, in)
-        w_ih = np.stack([a["fwd_ih"].T, a["bwd_ih"].T])  # (2, in, 3H)
-        w_hh = np.stack([a["fwd_hh"].T, a["bwd_hh"].T])  # (2, H, 3H)
-        b_hh = np.stack([a["fwd_bhh"], a["bwd_bhh"]])[:, None]  # (2, 1, 3H)
-        gates_x = (
-            np.matmul(inputs, w_ih[:, None]) + np.stack([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
-        )
+        # Forward GRUs first, then the backward ones: (2k, m, T, in) and their weights.
+        inputs = np.concatenate([x, x[:, rows, flip]])
+        w_ih = np.concatenate([a["fwd_ih"], a["bwd_ih"]]).transpose(0, 2, 1)  # (2k, in, 3H)
+        w_hh = np.concatenate([a["fwd_hh"], a["bwd_hh"]]).transpose(0, 2, 1)  # (2k, H, 3H)
+        b_hh = np.concatenate([a["fwd_bhh"], a["bwd_bhh"]])[:, None]  # (2k, 1, 3H)
+        b_ih = np.concatenate([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
+        gates_x = np.matmul(inputs, w_ih[:, None]) + b_ih
         hidden = w_hh.shape[1]
-        h = np.zeros((2, m, hidden), dtype=np.float32)
-        out = np.empty((2, m, steps, hidden), dtype=np.float32)
+        h = np.zeros((2 * k, m, hidden), dtype=np.float32)
+        out = np.empty((2 * k, m, steps, hidden), dtype=np.float32)
         for step in range(steps):
             gx = gates_x[:, :, step]
             gh = np.matmul(h, w_hh) + b_hh
@@ -159,17 +222,19 @@ class RecurrentModel:
             n = np.tanh(gx[..., 2 * hidden :] + rz[..., :hidden] * gh[..., 2 * hidden :])
             h = n + rz[..., hidden:] * (h - n)
             out[:, :, step] = h
-        backward = out[1][rows, flip]
-        return np.concatenate([out[0], backward], axis=2).astype(np.float32)
+        backward = out[k:][:, rows, flip]
+        return np.concatenate([out[:k], backward], axis=3).astype(np.float32)
 
     def scores(self, rows: Sequence[FloatArray]) -> FloatArray:
-        """Class scores (m, classes) of m targets, each given as its input rows; run in
-        chunks of :data:`CHUNK` rows of similar length (little padding)."""
-        out = np.zeros((len(rows), self.arrays["out_b"].shape[0]), dtype=np.float32)
+        """Each member's class scores (members, m, classes) for m targets, each given as
+        its input rows; run in chunks of :data:`CHUNK` rows of similar length (little
+        padding)."""
+        members, classes = self.arrays["out_b"].shape
+        out = np.zeros((members, len(rows), classes), dtype=np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
-            out[chunk] = self._scores([rows[i] for i in chunk])
+            out[:, chunk] = self._scores([rows[i] for i in chunk])
         return out
 
     def _scores(self, rows: Sequence[FloatArray]) -> FloatArray:
@@ -180,28 +245,27 @@ class RecurrentModel:
         for i, r in enumerate(rows):
             x[i, : len(r)] = r
         mask = (np.arange(steps) < lengths[:, None]).astype(np.float32)
-        inside = x[:, :, rows[0].shape[1] - a["words"].shape[1] - 1]  # the target flag
-        states = self._states(x, lengths)
-        target = (states * inside[..., None]).sum(axis=1) / np.maximum(
+        inside = x[:, :, self._flag_column]
+        states = self._states(np.moveaxis(x[..., self._member_columns()], 2, 0), lengths)
+        target = (states * inside[..., None]).sum(axis=2) / np.maximum(
             inside.sum(axis=1, keepdims=True), 1.0
         )
-        keys = np.concatenate([states, np.broadcast_to(target[:, None], states.shape)], axis=2)
-        energy = np.where(mask > 0, keys @ a["att_w"] + a["att_b"], -1e9)
-        energy = energy - energy.max(axis=1, keepdims=True)
+        keys = np.concatenate([states, np.broadcast_to(target[:, :, None], states.shape)], axis=3)
+        energy = np.einsum("kmtf,kf->kmt", keys, a["att_w"]) + a["att_b"][:, None]
+        energy = np.where(mask > 0, energy, -1e9)
+        energy = energy - energy.max(axis=2, keepdims=True)
         weights = np.exp(energy) * mask
-        weights /= weights.sum(axis=1, keepdims=True)
-        context = (weights[..., None] * states).sum(axis=1)
-        peak = np.where(mask[..., None] > 0, states, -1e9).max(axis=1)
-        pooled = np.concatenate([target, context, peak], axis=1)
-        return (pooled @ a["out_w"].T + a["out_b"]).astype(np.float32)
+        weights /= weights.sum(axis=2, keepdims=True)
+        context = (weights[..., None] * states).sum(axis=2)
+        peak = np.where(mask[..., None] > 0, states, -1e9).max(axis=2)
+        pooled = np.concatenate([target, context, peak], axis=2)
+        scores = np.einsum("kmf,kcf->kmc", pooled, a["out_w"]) + a["out_b"][:, None]
+        return scores.astype(np.float32)
 
     def proba(self, rows: Sequence[FloatArray]) -> FloatArray:
-        """Class probabilities (m, classes)."""
-        scores = self.scores(rows)
-        if not len(scores):
-            return scores
-        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        """Class probabilities (m, classes): the members' averaged log-linearly
+        (:func:`pool_members`)."""
+        return pool_members(self.scores(rows))
 
     def mix(self, sparse: FloatArray, rows: Sequence[FloatArray]) -> FloatArray:
         """The sparse model's probabilities (m, classes) mixed with the GRU's for the same
@@ -228,6 +292,6 @@ class RecurrentModel:
             if missing:
                 raise ValueError(f"{directory}/recurrent.npz lacks {sorted(missing)}")
             arrays = {k: data[k].astype(np.float32) for k in ARRAYS}
-        if arrays["words"].shape[0] != 1 << int(meta["bits"]):
+        if arrays["words"].shape[-2] != 1 << int(meta["bits"]):
             raise ValueError(f"{directory}: word table does not match bits {meta['bits']}")
         return cls(arrays, meta)

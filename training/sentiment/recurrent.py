@@ -33,9 +33,11 @@ import numpy.typing as npt
 
 from agents.nlp.recurrent import (
     ARRAYS,
+    MEMBER_ARRAYS,
     POSITION_BUCKETS,
     RecurrentModel,
     mix_probabilities,
+    pool_members,
     word_ids,
 )
 from agents.nlp.sentiment import TARGET_CLASSES
@@ -220,40 +222,52 @@ def fit(items: list[Item], config: dict[str, Any], seed: int) -> Any:
     return network
 
 
-def torch_probabilities(network: Any, items: list[Item]) -> FloatArray:
+def fit_members(items: list[Item], config: dict[str, Any], seed: int) -> list[Any]:
+    """``members`` networks, member k fitted with seed ``seed + 1000 k``."""
+    return [fit(items, config, seed + 1000 * k) for k in range(int(config["members"]))]
+
+
+def torch_probabilities(networks: list[Any], items: list[Item]) -> FloatArray:
+    """The networks' class probabilities averaged as the pipeline does
+    (:func:`agents.nlp.recurrent.pool_members`)."""
     import torch
 
     order = sorted(range(len(items)), key=lambda i: len(items[i][1]))
-    out = np.zeros((len(items), len(TARGET_CLASSES)), dtype=np.float32)
+    out = np.zeros((len(networks), len(items), len(TARGET_CLASSES)), dtype=np.float32)
     with torch.no_grad():
         for s in range(0, len(order), 128):
             idx = order[s : s + 128]
             inputs, _, _ = batch([items[i] for i in idx])
-            out[idx] = torch.softmax(network(*inputs), dim=-1).numpy()
-    return out
+            for k, network in enumerate(networks):
+                out[k, idx] = network(*inputs).numpy()
+    return pool_members(out)
 
 
 def export(
-    network: Any, config: dict[str, Any], mean: FloatArray, scale: FloatArray
+    networks: list[Any], config: dict[str, Any], mean: FloatArray, scale: FloatArray
 ) -> RecurrentModel:
-    state = {k: v.detach().numpy().astype(np.float32) for k, v in network.state_dict().items()}
-    arrays = {
-        "mean": mean.astype(np.float32),
-        "scale": scale.astype(np.float32),
-        "words": state["words.weight"],
-        "positions": state["positions.weight"],
-        "att_w": state["att.weight"][0],
-        "att_b": state["att.bias"],
-        "out_w": state["out.weight"],
-        "out_b": state["out.bias"],
-    }
-    for way, suffix in (("fwd", ""), ("bwd", "_reverse")):
-        arrays[way + "_ih"] = state["gru.weight_ih_l0" + suffix]
-        arrays[way + "_hh"] = state["gru.weight_hh_l0" + suffix]
-        arrays[way + "_bih"] = state["gru.bias_ih_l0" + suffix]
-        arrays[way + "_bhh"] = state["gru.bias_hh_l0" + suffix]
-    assert set(arrays) == set(ARRAYS)
-    return RecurrentModel(arrays, {"bits": int(config["bits"]), "mix": float(config["mix"])})
+    """One model holding every network as a member."""
+    members: list[dict[str, FloatArray]] = []
+    for network in networks:
+        state = {k: v.detach().numpy().astype(np.float32) for k, v in network.state_dict().items()}
+        arrays = {
+            "words": state["words.weight"],
+            "positions": state["positions.weight"],
+            "att_w": state["att.weight"][0],
+            "att_b": state["att.bias"],
+            "out_w": state["out.weight"],
+            "out_b": state["out.bias"],
+        }
+        for way, suffix in (("fwd", ""), ("bwd", "_reverse")):
+            arrays[way + "_ih"] = state["gru.weight_ih_l0" + suffix]
+            arrays[way + "_hh"] = state["gru.weight_hh_l0" + suffix]
+            arrays[way + "_bih"] = state["gru.bias_ih_l0" + suffix]
+            arrays[way + "_bhh"] = state["gru.bias_hh_l0" + suffix]
+        members.append(arrays)
+    stacked = {k: np.stack([m[k] for m in members]) for k in MEMBER_ARRAYS}
+    stacked |= {"mean": mean.astype(np.float32), "scale": scale.astype(np.float32)}
+    assert set(stacked) == set(ARRAYS)
+    return RecurrentModel(stacked, {"bits": int(config["bits"]), "mix": float(config["mix"])})
 
 
 def numpy_probabilities(model: RecurrentModel, data: Featurised) -> FloatArray:
@@ -273,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, default=0, help="also print K-fold CV on train")
     parser.add_argument(
         "--mix-grid", type=float, nargs="*", default=[0.2, 0.3, 0.4, 0.5], help="--cv: weights"
+    )
+    parser.add_argument(
+        "--oof", type=Path, help="--cv: also save the out-of-fold probabilities (.npz) here"
     )
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
@@ -306,9 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         for f in range(args.cv):
             fit_idx, test_idx = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             items = [train_items[i] for i in fit_idx] + transfer_items
-            network = fit(items, config, int(config["seed"]) + f)
-            gru[test_idx] = torch_probabilities(network, [train_items[i] for i in test_idx])
+            networks = fit_members(items, config, int(config["seed"]) + f)
+            gru[test_idx] = torch_probabilities(networks, [train_items[i] for i in test_idx])
             print(f"fold {f + 1}/{args.cv} done", file=sys.stderr)
+        if args.oof:
+            np.savez(args.oof, sparse=sparse, gru=gru, labels=np.asarray(data.labels))
         table = {"sparse": scores(data.labels, sparse), "gru": scores(data.labels, gru)}
         for w in args.mix_grid:
             table[f"mix {w}"] = scores(data.labels, mix_probabilities(sparse, gru, w))
@@ -321,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         meta[f"cv{args.cv}_train"] = {
             name: {k: round(v, 4) for k, v in s.items()} for name, s in table.items()
         }
-    network = fit(train_items + transfer_items, config, int(config["seed"]))
-    model = export(network, config, mean, scale)
-    reference = torch_probabilities(network, dev_items)
+    networks = fit_members(train_items + transfer_items, config, int(config["seed"]))
+    model = export(networks, config, mean, scale)
+    reference = torch_probabilities(networks, dev_items)
     gru = numpy_probabilities(model, dev)
     gap = float(np.abs(gru - reference).max()) if len(gru) else 0.0
     if gap > 1e-4:

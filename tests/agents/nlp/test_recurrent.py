@@ -10,6 +10,7 @@ import pytest
 from agents.nlp.linear import LinearModel
 from agents.nlp.recurrent import (
     ARRAYS,
+    MEMBER_ARRAYS,
     POSITION_BUCKETS,
     RecurrentModel,
     Sentence,
@@ -57,7 +58,8 @@ def sentence(n: int, seed: int = 1) -> Sentence:
 
 def reference_scores(model: RecurrentModel, x: np.ndarray) -> np.ndarray:
     """One target, token by token, in plain Python loops (PyTorch's GRU equations)."""
-    a = model.arrays
+    a = {k: v[0] if k in MEMBER_ARRAYS else v for k, v in model.arrays.items()}
+    assert model.members == 1
 
     def run(way: str, order: list[int]) -> dict[int, np.ndarray]:
         h = np.zeros(HIDDEN)
@@ -104,7 +106,7 @@ def test_inputs_are_the_documented_columns() -> None:
     a = model.arrays
     assert np.allclose(x[:, :WIDTH], (s.vectors - a["mean"]) * a["scale"])
     assert np.allclose(x[:, WIDTH], s.valences)
-    assert np.allclose(x[0, WIDTH + 1 : WIDTH + 1 + POS_DIM], a["positions"][6])  # 2 before
+    assert np.allclose(x[0, WIDTH + 1 : WIDTH + 1 + POS_DIM], a["positions"][0, 6])  # 2 before
     assert x[:, WIDTH + 1 + POS_DIM].tolist() == [0, 0, 1, 1, 0, 0]
     with pytest.raises(ValueError, match="vectors for"):
         model.inputs(Sentence(s.vectors[:5], s.words, s.valences), 0, 1)
@@ -114,14 +116,14 @@ def test_numpy_gru_matches_the_reference_and_ignores_padding() -> None:
     model = small_model()
     short, long = sentence(3, seed=2), sentence(9, seed=3)
     rows = [model.inputs(short, 1, 2), model.inputs(long, 4, 7), model.inputs(long, 0, 1)]
-    batched = model.scores(rows)
+    [batched] = model.scores(rows)  # the only member's
     for row, got in zip(rows, batched, strict=True):
         assert np.allclose(got, reference_scores(model, row), atol=1e-4)
         # Alone (no padding) the same as in a batch padded to 9 steps.
-        assert np.allclose(model.scores([row])[0], got, atol=1e-5)
+        assert np.allclose(model.scores([row])[0, 0], got, atol=1e-5)
     probs = model.proba(rows)
     assert np.allclose(probs.sum(axis=1), 1.0) and (probs > 0).all()
-    assert model.scores([]).shape == (0, 3)
+    assert model.scores([]).shape == (1, 0, 3)
 
 
 def test_mix_weights_the_two_models() -> None:
@@ -132,6 +134,33 @@ def test_mix_weights_the_two_models() -> None:
     assert np.allclose(small_model(mix=1.0).mix(sparse, rows), gru, atol=1e-6)
     half = np.sqrt(sparse * gru)
     assert np.allclose(small_model(mix=0.5).mix(sparse, rows), half / half.sum(), atol=1e-6)
+
+
+def test_members_are_averaged_log_linearly() -> None:
+    """Two GRUs stored as one model give the softmax of their mean log-probabilities, each
+    member reading its own distance and word embeddings."""
+    one, two = small_model(seed=0), small_model(seed=5)
+    both = RecurrentModel(
+        {
+            k: np.concatenate([one.arrays[k], two.arrays[k]]) if k in MEMBER_ARRAYS else v
+            for k, v in one.arrays.items()
+        },
+        one.meta,
+    )
+    assert both.members == 2
+    # The shared columns (tok2vec vectors, valences) must match: give both one's.
+    two.arrays["mean"], two.arrays["scale"] = one.arrays["mean"], one.arrays["scale"]
+    targets = [(sentence(5), 1, 3), (sentence(8, seed=4), 0, 2)]
+    rows = [both.inputs(s, a, b) for s, a, b in targets]
+    assert rows[0].shape == (5, WIDTH + 1 + 2 * POS_DIM + 1 + 2 * WORD_DIM)
+    p1 = one.proba([one.inputs(s, a, b) for s, a, b in targets])
+    p2 = two.proba([two.inputs(s, a, b) for s, a, b in targets])
+    expected = np.sqrt(p1 * p2)
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(both.proba(rows), expected, atol=1e-5)
+    assert not np.allclose(p1, p2, atol=1e-2)  # the members differ, so the test can fail
+    assert both.scores(rows).shape == (2, 2, 3)
+    assert both.proba([]).shape == (0, 3)
 
 
 def test_save_and_load(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_model_on_disk_is_small_and_has_three_classes() -> None:
     recurrent = load_recurrent_model()
     assert recurrent is not None and recurrent.meta["trained_on"] == "NewsMTSC train.jsonl"
     assert 0.0 < recurrent.weight < 1.0
-    assert recurrent.arrays["out_b"].shape == (len(TARGET_CLASSES),)
+    assert recurrent.arrays["out_b"].shape == (recurrent.members, len(TARGET_CLASSES))
 
 
 def test_score_is_positive_minus_negative() -> None:
