@@ -272,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="--cv: keep/reuse the lexicon evidence here")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
-        "--set", nargs="*", default=[], help="--cv: classifier setting key=JSON (see training)"
+        "--set",
+        nargs="*",
+        action="extend",
+        default=[],
+        help="--cv: classifier setting key=JSON (see training)",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()

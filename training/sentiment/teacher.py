@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--set", nargs="*", default=[], help="override: key=value (JSON)")
+    parser.add_argument(
+        "--set", nargs="*", action="extend", default=[], help="override: key=value (JSON)"
+    )
     parser.add_argument("--refit", action="store_true", help="even if a teacher is cached")
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
