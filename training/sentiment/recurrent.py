@@ -286,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = model_parser(__doc__, "sentiment", CONFIG, data="newsmtsc")
     parser.add_argument("--cv", type=int, default=0, help="also print K-fold CV on train")
     parser.add_argument(
-        "--mix-grid", type=float, nargs="*", default=[0.2, 0.3, 0.4, 0.5], help="--cv: weights"
+        "--mix-grid",
+        type=float,
+        nargs="*",
+        default=[0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9],
+        help="--cv: weights",
     )
     parser.add_argument(
         "--oof", type=Path, help="--cv: also save the out-of-fold probabilities (.npz) here"
