@@ -56,6 +56,7 @@ throughput: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/ruff check streams agents schemas tests bench training
+	$(BIN)/ruff format --check streams agents schemas tests bench training
 	$(BIN)/mypy
 
 lint: check

@@ -69,12 +69,49 @@ _ASSIGNED = "Setting newly assigned partitions"
 _INPUT_ROW = re.compile(r"^\|\s*" + re.escape(ARTICLES) + r"\s*\|\s*\{([^}]*)\}")
 _REPORTED_SECONDS = re.compile(r"in ([0-9.]+) ?s\b")
 _WORDS = (
-    "minister", "government", "talks", "market", "shares", "prices", "oil", "bank",
-    "rates", "said", "officials", "agreement", "trade", "exports", "growth", "vote",
-    "election", "parliament", "court", "police", "report", "company", "profit",
-    "quarter", "forecast", "union", "strike", "weather", "storm", "rain", "harvest",
-    "wheat", "central", "capital", "city", "border", "troops", "ceasefire", "aid",
-    "budget", "deficit", "inflation", "record",
+    "minister",
+    "government",
+    "talks",
+    "market",
+    "shares",
+    "prices",
+    "oil",
+    "bank",
+    "rates",
+    "said",
+    "officials",
+    "agreement",
+    "trade",
+    "exports",
+    "growth",
+    "vote",
+    "election",
+    "parliament",
+    "court",
+    "police",
+    "report",
+    "company",
+    "profit",
+    "quarter",
+    "forecast",
+    "union",
+    "strike",
+    "weather",
+    "storm",
+    "rain",
+    "harvest",
+    "wheat",
+    "central",
+    "capital",
+    "city",
+    "border",
+    "troops",
+    "ceasefire",
+    "aid",
+    "budget",
+    "deficit",
+    "inflation",
+    "record",
 )
 
 
@@ -551,8 +588,7 @@ async def measure(
         await collector.wait_enriched(ids, len(articles) / 2 + 120)
         await collector.wait_routed(ids, ROUTED_TIMEOUT)
         cpu = {
-            name: round(cpu_seconds(pids) - cpu_before[name], 2)
-            for name, pids in cpu_pids.items()
+            name: round(cpu_seconds(pids) - cpu_before[name], 2) for name, pids in cpu_pids.items()
         }
         cpu["bench"] = round(sum(os.times()[:2]) - bench_before, 2)
     finally:
@@ -604,7 +640,7 @@ def _limit_process(
     started, cpu_started = time.monotonic(), time.process_time()
     done = 0
     for start in range(0, len(articles), batch_size):
-        chunk = articles[start:start + batch_size]
+        chunk = articles[start : start + batch_size]
         done += len(enrich(chunk, nlp, routes, max_chars=max_chars, batch_size=batch_size))
     results.put((started, time.monotonic(), done, time.process_time() - cpu_started))
 
@@ -743,9 +779,7 @@ def run_pipeline(
                 shutil.copy(log, keep_logs / f"k{workers}-{log.name}")
         shutil.rmtree(workdir, ignore_errors=True)
 
-    limit, limit_cpu_s = limit_rate(
-        articles, workers, settings.batch_size, settings.max_body_chars
-    )
+    limit, limit_cpu_s = limit_rate(articles, workers, settings.batch_size, settings.max_body_chars)
     return RunResult(
         workers=workers,
         articles=len(articles),
@@ -879,18 +913,21 @@ def synthetic_articles(path: Path, count: int, tag: str) -> int:
     with path.open("wb") as out:
         for index in range(count):
             headline = " ".join(rng.choices(_WORDS, k=7)).capitalize()
-            body = ". ".join(
-                " ".join(rng.choices(_WORDS, k=8)).capitalize() for _ in range(3)
-            ) + "."
-            line = orjson.dumps(
-                {
-                    "id": f"{tag}-{index}",
-                    "headline": headline,
-                    "body": body,
-                    "language": "en",
-                    "source": "bench",
-                }
-            ) + b"\n"
+            body = (
+                ". ".join(" ".join(rng.choices(_WORDS, k=8)).capitalize() for _ in range(3)) + "."
+            )
+            line = (
+                orjson.dumps(
+                    {
+                        "id": f"{tag}-{index}",
+                        "headline": headline,
+                        "body": body,
+                        "language": "en",
+                        "source": "bench",
+                    }
+                )
+                + b"\n"
+            )
             size += len(line)
             out.write(line)
     return size
@@ -908,9 +945,7 @@ async def count_keys(settings: Settings, prefix: str, expected: int) -> int:
         while len(seen) < expected and time.monotonic() - idle_since < 10:
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for messages in batches.values():
-                seen.update(
-                    m.key for m in messages if (m.key or b"").startswith(prefix.encode())
-                )
+                seen.update(m.key for m in messages if (m.key or b"").startswith(prefix.encode()))
                 idle_since = time.monotonic()
     finally:
         await consumer.stop()
@@ -982,16 +1017,24 @@ def publish_main(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
-        "mode", nargs="?", choices=("pipeline", "publish"), default="pipeline",
+        "mode",
+        nargs="?",
+        choices=("pipeline", "publish"),
+        default="pipeline",
         help="pipeline (default): workers end to end; publish: time `wirestream publish`",
     )
     p.add_argument("--articles", type=int, help="articles per run (2000; publish mode 50000)")
     p.add_argument(
-        "--workers", type=int, nargs="+", default=[1], metavar="K",
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="K",
         help="worker counts to run, e.g. --workers 1 2 (default 1)",
     )
     p.add_argument(
-        "--corpus", default=str(DEFAULT_CORPUS),
+        "--corpus",
+        default=str(DEFAULT_CORPUS),
         help="Reuters or BBC JSONL file (default ../shared/data/reuters21578/reuters21578.jsonl)",
     )
     p.add_argument("--rate", type=float, help="publish at R articles/s (default: flat out)")

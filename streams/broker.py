@@ -286,10 +286,14 @@ class EmbeddedBroker:
         cmd = [
             binary,
             "broker",
-            "--cluster-id", self.cluster_id,
-            "--listener-url", listener,
-            "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--cluster-id",
+            self.cluster_id,
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         try:
             self._proc = subprocess.Popen(
@@ -409,9 +413,7 @@ def serve(port: int) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
-    previous = {
-        sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
         print(

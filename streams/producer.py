@@ -204,7 +204,8 @@ def load_items(path: str | os.PathLike[str], settings: Settings | None = None) -
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise FileError(
-            path, f"unsupported file type {suffix or '(none)'!r} (use {_SUFFIX_LIST})",
+            path,
+            f"unsupported file type {suffix or '(none)'!r} (use {_SUFFIX_LIST})",
             "unsupported",
         )
     try:
@@ -214,7 +215,7 @@ def load_items(path: str | os.PathLike[str], settings: Settings | None = None) -
     except OSError as exc:
         raise FileError(path, f"cannot read: {exc.strerror or exc}", "unreadable") from None
     if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+        raw = raw[len(_BOM) :]
     if not raw.strip():
         raise FileError(path, "empty file", "empty")
     if suffix in TEXT_SUFFIXES:
@@ -323,7 +324,7 @@ async def send_items(
     delivered: list[Loaded] = []
     failures: dict[str, list[BaseException]] = {}
     for start in range(0, len(items), SEND_CHUNK):
-        chunk = items[start:start + SEND_CHUNK]
+        chunk = items[start : start + SEND_CHUNK]
         pending: list[tuple[Loaded, asyncio.Future[Any]]] = []
         for item in chunk:
             try:

@@ -37,7 +37,9 @@ class Worker(faust.Worker):
     def _force_exit(self, signum: signal.Signals) -> None:
         log.warning(
             "graceful stop after %s took over %.0f s; exiting now (uncommitted input will be "
-            "delivered again)", signum.name, self.shutdown_timeout,
+            "delivered again)",
+            signum.name,
+            self.shutdown_timeout,
         )
         logging.shutdown()
         os._exit(1)

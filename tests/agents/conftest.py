@@ -25,8 +25,9 @@ def sent() -> Iterator[Sent]:
     """Every (topic, key, value) the agents send, in order."""
     captured = Sent()
 
-    async def fake_send(self: Any, *, key: bytes | None = None, value: bytes = b"",
-                        **_: Any) -> asyncio.Future[None]:
+    async def fake_send(
+        self: Any, *, key: bytes | None = None, value: bytes = b"", **_: Any
+    ) -> asyncio.Future[None]:
         captured.append((self.get_topic_name(), key, value))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)

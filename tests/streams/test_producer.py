@@ -115,7 +115,10 @@ def test_directory_recursion_is_sorted_and_skips_hidden(tmp_path: Path) -> None:
     notes: list[str] = []
     files = find_files([tmp_path], notes)
     assert [p.relative_to(tmp_path).as_posix() for p in files] == [
-        "a.txt", "b.json", "sub/0.ndjson", "sub/deeper/c.jsonl",
+        "a.txt",
+        "b.json",
+        "sub/0.ndjson",
+        "sub/deeper/c.jsonl",
     ]
     assert len(notes) == 1 and "notes.md" in notes[0]
     assert find_files([tmp_path, tmp_path / "a.txt"]) == files  # no duplicates
@@ -228,9 +231,7 @@ def test_publish_directory_with_one_bad_file(tmp_path: Path, settings: Settings)
     assert "README.md" in report.notes[0]
 
     expected = {
-        a.id: a
-        for f in ("a.txt", "b.json", "sub/c.jsonl")
-        for a in load_file(tmp_path / f)
+        a.id: a for f in ("a.txt", "b.json", "sub/c.jsonl") for a in load_file(tmp_path / f)
     }
     assert set(report.ids) == set(expected) and "b2-explicit" in expected
     records = read_marked(settings, m, set(expected))
