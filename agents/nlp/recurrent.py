@@ -18,6 +18,7 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -165,6 +166,7 @@ class RecurrentModel:
             axis=1,
         ).astype(np.float32)
 
+    @cached_property
     def _member_columns(self) -> npt.NDArray[np.int64]:
         """(members, member input width): the columns of :meth:`target_rows` each member
         reads: vectors and valence, its distance embedding, the target flag, its words."""
@@ -195,22 +197,29 @@ class RecurrentModel:
         """Per-token input rows for one target (:meth:`encode` then :meth:`target_rows`)."""
         return self.target_rows(self.encode(sentence), start, end)
 
+    @cached_property
+    def _gru_weights(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The forward then the backward GRUs' weights, stacked for :meth:`_states`:
+        input (2k, in, 3H), hidden (2k, H, 3H) and their biases, shaped to broadcast."""
+        a = self.arrays
+        w_ih = np.concatenate([a["fwd_ih"], a["bwd_ih"]]).transpose(0, 2, 1)
+        w_hh = np.concatenate([a["fwd_hh"], a["bwd_hh"]]).transpose(0, 2, 1)
+        b_ih = np.concatenate([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
+        b_hh = np.concatenate([a["fwd_bhh"], a["bwd_bhh"]])[:, None]
+        return w_ih, w_hh, b_ih, b_hh
+
     def _states(self, x: FloatArray, lengths: npt.NDArray[np.int64]) -> FloatArray:
         """Each member's forward and backward GRU states (members, m, T, 2H) over its
         inputs ``x`` (members, m, T, in) padded at the end; row i has ``lengths[i]`` real
         steps. Each row is reversed within its length for the backward GRUs, so all run
         in one loop with no masking (states past a row's end are never read)."""
-        a = self.arrays
         k, m, steps, _ = x.shape
         t = np.arange(steps)
         flip = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # an involution
         rows = np.arange(m)[:, None]
-        # Forward GRUs first, then the backward ones: (2k, m, T, in) and their weights.
+        # Forward GRUs first, then the backward ones: (2k, m, T, in).
         inputs = np.concatenate([x, x[:, rows, flip]])
-        w_ih = np.concatenate([a["fwd_ih"], a["bwd_ih"]]).transpose(0, 2, 1)  # (2k, in, 3H)
-        w_hh = np.concatenate([a["fwd_hh"], a["bwd_hh"]]).transpose(0, 2, 1)  # (2k, H, 3H)
-        b_hh = np.concatenate([a["fwd_bhh"], a["bwd_bhh"]])[:, None]  # (2k, 1, 3H)
-        b_ih = np.concatenate([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
+        w_ih, w_hh, b_ih, b_hh = self._gru_weights
         gates_x = np.matmul(inputs, w_ih[:, None]) + b_ih
         hidden = w_hh.shape[1]
         h = np.zeros((2 * k, m, hidden), dtype=np.float32)
@@ -246,7 +255,7 @@ class RecurrentModel:
             x[i, : len(r)] = r
         mask = (np.arange(steps) < lengths[:, None]).astype(np.float32)
         inside = x[:, :, self._flag_column]
-        states = self._states(np.moveaxis(x[..., self._member_columns()], 2, 0), lengths)
+        states = self._states(np.moveaxis(x[..., self._member_columns], 2, 0), lengths)
         target = (states * inside[..., None]).sum(axis=2) / np.maximum(
             inside.sum(axis=1, keepdims=True), 1.0
         )
