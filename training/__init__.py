@@ -44,10 +44,15 @@ def model_parser(
     parser.add_argument("--data", type=Path, default=DATA / data)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / model)
     parser.add_argument("--config", type=Path, default=config)
+    add_set_option(parser)
+    return parser
+
+
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """``--set key=JSON ...`` (for :func:`read_config`); repeated options all count."""
     parser.add_argument(
         "--set", nargs="*", action="extend", default=[], help="override: key=value (JSON)"
     )
-    return parser
 
 
 def save_model(model: LinearModel, out: Path) -> None:

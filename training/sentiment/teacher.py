@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.nlp.sentiment import TARGET_CLASSES, TARGET_LABELS
-from training import DATA, ROOT, read_config
+from training import DATA, ROOT, add_set_option, read_config
 from training.sentiment.train import macro_f1, read_targets
 
 CONFIG = Path(__file__).resolve().parent / "teacher.json"
@@ -218,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument(
-        "--set", nargs="*", action="extend", default=[], help="override: key=value (JSON)"
-    )
+    add_set_option(parser)
     parser.add_argument("--refit", action="store_true", help="even if a teacher is cached")
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
