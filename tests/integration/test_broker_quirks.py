@@ -182,9 +182,14 @@ def test_group_join_waits_half_the_session_timeout(broker: EmbeddedBroker) -> No
 
 
 def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: EmbeddedBroker) -> None:
-    """A fetch waits its whole ``fetch_max_wait_ms`` even when a record arrives meanwhile
+    """A waiting fetch is answered on the broker's own schedule, not when a record arrives
     (Apache Kafka answers at once), hence the worker's short WIRESTREAM_FETCH_MAX_WAIT.
-    Records produced at several points of the 1 s fetch cycle: some wait most of it."""
+    Measured with ``fetch_max_wait_ms=1000``: the answer comes about 0.5 s after the fetch
+    was sent, whenever the record came. Records are produced 0.02 to 0.2 s after the
+    previous one was received (a new fetch is sent then), so at least one of them waits
+    about 0.3 s or more; a broker that answered on arrival would return each within a few
+    ms. A loaded machine only delays the pauses and the answers, so sampling the start of
+    the cycle several times keeps the measurement far from the threshold."""
 
     async def go() -> list[float]:
         topic = name("fetchwait")
@@ -201,7 +206,7 @@ def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: EmbeddedBroke
             await consumer.seek_to_end(tp)
             await consumer.position(tp)
             delays = []
-            for pause in (0.1, 0.35, 0.6, 0.85):
+            for pause in (0.02, 0.05, 0.1, 0.2, 0.02, 0.05):
                 await asyncio.sleep(pause)
                 sent = time.monotonic()
                 await producer.send_and_wait(topic, b"x", partition=0)
@@ -214,5 +219,5 @@ def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: EmbeddedBroke
             await producer.stop()
 
     delays = asyncio.run(go())
-    assert max(delays) > 0.4, f"records returned {delays} s after they were produced"
+    assert max(delays) > 0.25, f"records returned {delays} s after they were produced"
     assert max(delays) < 1.5
