@@ -26,7 +26,7 @@ from typing import Any
 
 from spacy.language import Language
 
-from agents.nlp.topics import TopicComponent, assign_topics, combine_scores
+from agents.nlp.topics import TopicComponent, assign_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -97,13 +97,8 @@ def top_slug(
     power: float,
 ) -> str | None:
     """The top topic the component assigns from lexicon evidence and classifier output."""
-    scores = (
-        combine_scores(evidence, probabilities, component.lexicon, weight, power)
-        if any(v > 0 for v in evidence.values())
-        else evidence
-    )
     topics = assign_topics(
-        scores,
+        component.scores(evidence, probabilities, weight, power),
         component.lexicon,
         relative_threshold=component.relative_threshold,
         max_topics=component.max_topics,

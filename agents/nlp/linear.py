@@ -363,11 +363,37 @@ def average_models(models: Sequence[LinearModel]) -> LinearModel:
     return LinearModel(list(first.classes), first.bits, weights, bias, dict(first.meta), head)
 
 
+def naive_bayes_weights(
+    rows: Sequence[Features],
+    labels: Sequence[str],
+    classes: Sequence[str],
+    *,
+    bits: int,
+    smoothing: float,
+) -> FloatArray:
+    """Multinomial naive Bayes as linear weights (``2**bits`` × classes): the log of each
+    class's smoothed share of each feature row's total value, centred per row (a constant
+    per row changes no class probability). Added to a logistic regression's weights
+    (:func:`fit_from_config`, ``nb_weight``) it acts as a prior towards words that are
+    frequent in one class, which helps on small training sets."""
+    data = SparseRows.build(rows, bits)
+    col = {c: i for i, c in enumerate(classes)}
+    y = np.asarray([col[label] for label in labels], dtype=np.int64)
+    counts = np.zeros((1 << bits, len(classes)), dtype=np.float64)
+    row_class = np.repeat(y, np.diff(data.indptr))
+    np.add.at(counts, (data.indices, row_class), data.values.astype(np.float64))
+    log_share = np.log(counts + smoothing) - np.log(
+        counts.sum(axis=0, keepdims=True) + smoothing * (1 << bits)
+    )
+    return (log_share - log_share.mean(axis=1, keepdims=True)).astype(np.float32)
+
+
 def fit_from_config(
     rows: Sequence[Features], labels: Sequence[str], classes: Sequence[str], config: dict[str, Any]
 ) -> LinearModel:
-    """:func:`fit_softmax` with its hyper-parameters read from a training config file."""
-    return fit_softmax(
+    """:func:`fit_softmax` with its hyper-parameters read from a training config file; with
+    ``nb_weight`` > 0, plus that times :func:`naive_bayes_weights` (``nb_smoothing``)."""
+    model = fit_softmax(
         rows,
         labels,
         classes,
@@ -379,3 +405,14 @@ def fit_from_config(
         batch_size=int(config["batch_size"]),
         class_weight={k: float(v) for k, v in config.get("class_weight", {}).items()},
     )
+    nb_weight = float(config.get("nb_weight", 0.0))
+    if nb_weight > 0:
+        prior = naive_bayes_weights(
+            rows,
+            labels,
+            model.classes,
+            bits=model.bits,
+            smoothing=float(config["nb_smoothing"]),
+        )
+        model.weights = (model.weights + nb_weight * prior).astype(np.float32)
+    return model

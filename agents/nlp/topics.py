@@ -10,7 +10,8 @@ and "world" (international news). A topic's score is the mix
 ``(1 - classifier_weight) × lexicon share + classifier_weight × classifier probability``;
 "world" is shared among politics, conflict, disaster, crime and society in proportion to
 their lexicon evidence, so the twelve topics the classifier does not know still come
-from the lexicon.
+from the lexicon. An article without any lexicon evidence gets the classifier's topics
+only when the classifier is confident (``min_probability``).
 """
 
 from __future__ import annotations
@@ -221,6 +222,19 @@ def combine_scores(
     return {s: v for s, v in combined.items() if v > 0}
 
 
+def classifier_scores(probabilities: dict[str, float], min_probability: float) -> dict[str, float]:
+    """Topic scores from the classifier alone (for an article without lexicon evidence):
+    its probabilities, ``world`` counted as politics, or nothing when its best is below
+    ``min_probability``."""
+    if not probabilities or max(probabilities.values()) < min_probability:
+        return {}
+    scores: dict[str, float] = {}
+    for name, p in probabilities.items():
+        slug = "politics" if name == WORLD else name
+        scores[slug] = scores.get(slug, 0.0) + p
+    return {s: v for s, v in scores.items() if v > 0}
+
+
 def keep_lexicon_best(
     topics: list[Topic],
     evidence: dict[str, float],
@@ -270,6 +284,7 @@ class TopicComponent:
         classifier: str | None = None,
         classifier_weight: float = 0.0,
         domain_power: float = 1.0,
+        min_probability: float = 1.0,
     ) -> None:
         if not 0.0 <= classifier_weight <= 1.0:
             raise ValueError("topics: classifier_weight must be in [0, 1]")
@@ -281,6 +296,7 @@ class TopicComponent:
         self.classifier = load_classifier(classifier) if classifier is not None else None
         self.classifier_weight = classifier_weight if self.classifier is not None else 0.0
         self.domain_power = domain_power
+        self.min_probability = min_probability
 
     def probabilities(self, doc: Doc) -> dict[str, float]:
         """The classifier's class probabilities for the article ({} without a classifier)."""
@@ -292,36 +308,42 @@ class TopicComponent:
         return self.classifier.proba(topic_features(words, heads))
 
     def topics(self, doc: Doc) -> list[Topic]:
-        """The assigned topics: by combined score (see :func:`combine_scores`), plus the
-        lexicon's own best topic when the classifier pushed it out (the classifier knows
-        only five topics and international news; the lexicon knows all seventeen)."""
+        """The assigned topics: by score (see :meth:`scores`), plus the lexicon's own best
+        topic when the classifier pushed it out (the classifier knows only five topics and
+        international news; the lexicon knows all seventeen)."""
         evidence = self.evidence(doc)
-        if self.classifier is None or not any(v > 0 for v in evidence.values()):
-            # Without lexicon evidence there is nothing news-like to go on: no topics.
-            return assign_topics(
-                evidence,
-                self.lexicon,
-                relative_threshold=self.relative_threshold,
-                max_topics=self.max_topics,
-            )
-        scores = combine_scores(
-            evidence,
-            self.probabilities(doc),
-            self.lexicon,
-            self.classifier_weight,
-            self.domain_power,
-        )
-        return keep_lexicon_best(
-            assign_topics(
-                scores,
-                self.lexicon,
-                relative_threshold=self.relative_threshold,
-                max_topics=self.max_topics,
-            ),
-            evidence,
+        scores = self.scores(evidence, self.probabilities(doc))
+        topics = assign_topics(
             scores,
             self.lexicon,
-            self.max_topics,
+            relative_threshold=self.relative_threshold,
+            max_topics=self.max_topics,
+        )
+        return keep_lexicon_best(topics, evidence, scores, self.lexicon, self.max_topics)
+
+    def scores(
+        self,
+        evidence: dict[str, float],
+        probabilities: dict[str, float],
+        classifier_weight: float | None = None,
+        domain_power: float | None = None,
+    ) -> dict[str, float]:
+        """Topic scores from lexicon evidence and classifier probabilities, combined
+        (:func:`combine_scores`). Without lexicon evidence there is little news-like to go
+        on: the classifier's scores alone, and only when it is confident
+        (:func:`classifier_scores`). The weight and power default to the component's (the
+        evaluation tries others)."""
+        weight = self.classifier_weight if classifier_weight is None else classifier_weight
+        if not probabilities or weight <= 0:
+            return evidence
+        if not any(v > 0 for v in evidence.values()):
+            return classifier_scores(probabilities, self.min_probability)
+        return combine_scores(
+            evidence,
+            probabilities,
+            self.lexicon,
+            weight,
+            self.domain_power if domain_power is None else domain_power,
         )
 
     def evidence(self, doc: Doc) -> dict[str, float]:
@@ -356,6 +378,7 @@ class TopicComponent:
         "classifier": str(DEFAULT_MODEL_DIR),
         "classifier_weight": 1.0,
         "domain_power": 0.3,
+        "min_probability": 0.5,
     },
     requires=["token.lemma"],
     assigns=["doc._.ws_topics"],
@@ -371,6 +394,7 @@ def make_topics(
     classifier: str | None,
     classifier_weight: float,
     domain_power: float,
+    min_probability: float,
 ) -> TopicComponent:
     return TopicComponent(
         topics,
@@ -381,4 +405,5 @@ def make_topics(
         classifier,
         classifier_weight,
         domain_power,
+        min_probability,
     )

@@ -13,6 +13,7 @@ from agents.nlp.topics import (
     DEFAULT_MODEL_DIR,
     WORLD,
     assign_topics,
+    classifier_scores,
     combine_scores,
     event_evidence,
     keep_lexicon_best,
@@ -132,6 +133,32 @@ def test_event_evidence() -> None:
             "called for peace.",
             "religion",
         ),
+        # Topics the classifier does not know (it would say economy, world or
+        # science-technology): the lexicon must still win when it is clear.
+        (
+            "Hospitals overwhelmed as flu cases surge",
+            "Doctors warned that the influenza outbreak was spreading fast and urged patients "
+            "with symptoms to stay home, as health officials ordered more vaccine doses.",
+            "health",
+        ),
+        (
+            "Man charged with murder after stabbing",
+            "Police arrested a 34-year-old man on Sunday and charged him with the murder of a "
+            "neighbour, prosecutors said. He will appear in court on Monday.",
+            "crime",
+        ),
+        (
+            "Teachers and pupils return as schools reopen",
+            "Schools reopened after the holidays and the university announced new scholarships "
+            "for students, the education minister said.",
+            "education",
+        ),
+        (
+            "Centenarian celebrates 100th birthday with family",
+            "The grandmother, who was born in 1924, said the secret of a long life was kindness, "
+            "as relatives gathered with a cake.",
+            "human-interest",
+        ),
     ],
 )
 def test_small_texts_get_their_topic(nlp: Language, headline: str, body: str, slug: str) -> None:
@@ -142,8 +169,28 @@ def test_small_texts_get_their_topic(nlp: Language, headline: str, body: str, sl
 
 
 def test_no_evidence_no_topics(nlp: Language) -> None:
+    """No lexicon evidence and an unsure classifier (its best is about 0.3): no topics."""
     [result] = analyse([NlpInput("Xylophone quasar zephyr brouhaha.", 5, "en")], nlp)
     assert result["topics"] == []
+
+
+def test_no_lexicon_evidence_but_a_sure_classifier(nlp: Language) -> None:
+    """A baseball score line has no lexicon term at all; the classifier is sure (0.98)."""
+    headline = "Yankees 5, Red Sox 3"
+    body = "Derek Jeter homered twice and Mariano Rivera closed it out in the ninth inning."
+    [result] = analyse([NlpInput(f"{headline}\n\n{body}", len(headline), "en")], nlp)
+    assert [t["slug"] for t in result["topics"]] == ["sport"]
+    assert result["topics"][0]["score"] > 0.9
+
+
+def test_classifier_scores_need_a_confident_classifier() -> None:
+    unsure = {"economy": 0.4, "sport": 0.3, WORLD: 0.3}
+    assert classifier_scores(unsure, 0.5) == {}
+    assert classifier_scores(unsure, 0.4) == {"economy": 0.4, "sport": 0.3, "politics": 0.3}
+    # "world" counts as politics (no lexicon evidence to share it by).
+    sure = {"politics": 0.2, WORLD: 0.7, "arts": 0.1}
+    assert classifier_scores(sure, 0.5) == pytest.approx({"politics": 0.9, "arts": 0.1})
+    assert classifier_scores({}, 0.0) == {}
 
 
 # The trained classifier (models/topics) and how it is combined with the lexicon.
