@@ -43,18 +43,19 @@ class SparseRows:
 
     @classmethod
     def build(cls, rows: Iterable[Features], bits: int) -> SparseRows:
-        indptr = [0]
-        indices: list[int] = []
-        values: list[float] = []
-        for row in rows:
-            for name, value in row.items():
-                indices.append(feature_index(name, bits))
-                values.append(value)
-            indptr.append(len(indices))
+        rows = list(rows)
+        count = sum(len(row) for row in rows)
+        mask = (1 << bits) - 1
+        # The same rows as feature_index, hashed in one pass (a hot path at run time).
+        indices = np.fromiter(
+            (zlib.crc32(name.encode("utf-8")) for row in rows for name in row), np.int64, count
+        )
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(row) for row in rows], out=indptr[1:])
         return cls(
-            np.asarray(indptr, dtype=np.int64),
-            np.asarray(indices, dtype=np.int64),
-            np.asarray(values, dtype=np.float32),
+            indptr,
+            indices & mask,
+            np.fromiter((v for row in rows for v in row.values()), np.float32, count),
         )
 
     def __len__(self) -> int:

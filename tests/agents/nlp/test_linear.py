@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.nlp.linear import feature_index, fit_from_config, naive_bayes_weights
+from agents.nlp.linear import SparseRows, feature_index, fit_from_config, naive_bayes_weights
 
 CLASSES = ("economy", "sport")
 ROWS = [
@@ -46,3 +46,12 @@ def test_fit_from_config_adds_the_naive_bayes_weights() -> None:
     assert np.allclose(mixed.weights, plain.weights + 0.5 * prior, atol=1e-6)
     assert np.array_equal(mixed.bias, plain.bias)
     assert mixed.proba({"u:goal": 1.0})["sport"] > plain.proba({"u:goal": 1.0})["sport"] > 0.5
+
+
+def test_sparse_rows_hash_every_feature_with_feature_index() -> None:
+    rows = [{"u:goal": 0.5, "b:the goal": 2.0}, {}, {"é=café": 1.0}]
+    data = SparseRows.build(rows, BITS)
+    assert data.indptr.tolist() == [0, 2, 2, 3]
+    assert data.indices.tolist() == [feature_index(n, BITS) for row in rows for n in row]
+    assert data.values.tolist() == [0.5, 2.0, 1.0]
+    assert len(SparseRows.build([], BITS)) == 0
