@@ -376,8 +376,11 @@ def naive_bayes_weights(
     class's smoothed share of each feature row's total value, centred per row (a constant
     per row changes no class probability). Added to a logistic regression's weights
     (:func:`fit_from_config`, ``nb_weight``) it acts as a prior towards words that are
-    frequent in one class, which helps on small training sets."""
+    frequent in one class, which helps on small training sets. Feature values must not be
+    negative (they are counted)."""
     data = SparseRows.build(rows, bits)
+    if len(data.values) and float(data.values.min()) < 0:
+        raise ValueError("naive Bayes needs feature values of at least 0")
     col = {c: i for i, c in enumerate(classes)}
     y = np.asarray([col[label] for label in labels], dtype=np.int64)
     counts = np.zeros((1 << bits, len(classes)), dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from agents.nlp.linear import SparseRows, feature_index, fit_from_config, naive_bayes_weights
 
@@ -33,6 +34,8 @@ def test_naive_bayes_weights_are_centred_log_shares() -> None:
     # A word both classes use equally, and a word never seen, get no pull either way.
     assert np.allclose(list(row("u:the", weights).values()), 0.0, atol=1e-6)
     assert np.allclose(list(row("u:unseen", weights).values()), 0.0, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 0"):
+        naive_bayes_weights([{"v:bad": -1.0}], ["sport"], CLASSES, bits=BITS, smoothing=0.5)
 
 
 def test_fit_from_config_adds_the_naive_bayes_weights() -> None:
