@@ -235,24 +235,54 @@ def merge_case_variants(mentions: Sequence[Mention], tables: AliasTables) -> lis
 
 
 def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Mention]:
-    """Map a one-word mention to the one multi-word PERSON whose last word it is.
+    """Map a mention to the one multi-word PERSON whose last word(s) it is.
 
-    "Zarif" → "Javad Zarif" (relabelled PERSON, even when spaCy said ORG). A surname
-    shared by two full names in the article ("Ed Miliband", "David Miliband") stays as is.
+    "Zarif" → "Javad Zarif" (relabelled PERSON, even when spaCy said ORG), "De Vries" →
+    "Anouk de Vries" (the first letter's case aside). A surname shared by two full names in
+    the article ("Ed Miliband", "David Miliband") stays as is. Without such a PERSON, PERSON
+    mentions that end the one multi-word ORG of the article join it, and all their
+    mentions take the label that has more of them, PERSON on a tie: news names a person
+    in full and then by surname, rarely an organisation by its last word (spaCy tagged
+    "Lydia Chelagat" ORG and "Chelagat" PERSON: a person; "Morgan" PERSON once against
+    "JP Morgan" ORG three times: an organisation).
     """
-    by_surname: dict[str, set[str]] = {}
+    people: dict[str, set[str]] = {}
+    others: dict[str, set[str]] = {}
     for m in mentions:
-        if m.label == "PERSON" and " " in m.canonical:
-            by_surname.setdefault(m.canonical.rsplit(" ", 1)[1], set()).add(m.canonical)
+        if " " in m.canonical and m.label in SURNAME_LABELS:
+            index = people if m.label == "PERSON" else others
+            for tail in _tails(m.canonical):
+                index.setdefault(tail, set()).add(m.canonical)
     out: list[Mention] = []
+    joined: dict[str, int] = {}  # ORG name → PERSON mentions that joined it
     for m in mentions:
-        full = by_surname.get(m.canonical) if " " not in m.canonical and not m.fixed else None
+        key = _capitalised(m.canonical)
+        full = people.get(key) if not m.fixed else None
+        other = others.get(key) if not m.fixed and m.label == "PERSON" else None
         if full is not None and len(full) == 1 and _may_be_surname(m, tables):
             (name,) = full
             out.append(m._replace(canonical=name, label="PERSON"))
+        elif full is None and other is not None and len(other) == 1:
+            (name,) = other
+            joined[name] = joined.get(name, 0) + 1
+            out.append(m._replace(canonical=name))
         else:
             out.append(m)
+    for name, people_count in joined.items():
+        group = [m for m in out if m.canonical == name]
+        label = "PERSON" if 2 * people_count >= len(group) else "ORG"
+        out = [m._replace(label=label) if m.canonical == name else m for m in out]
     return out
+
+
+def _capitalised(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _tails(name: str) -> list[str]:
+    """The name's last word, last two words, ... (not the whole name), capitalised."""
+    words = name.split()
+    return [_capitalised(" ".join(words[i:])) for i in range(1, len(words))]
 
 
 def _may_be_surname(m: Mention, tables: AliasTables) -> bool:

@@ -149,6 +149,34 @@ def test_ambiguous_surname_and_known_places_are_not_merged() -> None:
     assert merged[4].canonical == "Washington" and merged[4].label == "GPE"
 
 
+def test_surnames_of_more_words_and_lower_case_particles() -> None:
+    mentions = [m(0, "Anouk de Vries", "PERSON"), m(30, "De Vries", "PERSON")]
+    merged = merge_surnames(mentions, TABLES)
+    assert [(x.canonical, x.label) for x in merged] == [("Anouk de Vries", "PERSON")] * 2
+
+
+def test_a_person_surname_decides_a_full_name_tagged_org_by_vote() -> None:
+    """spaCy tags an unfamiliar full name ORG and the bare surname PERSON: a person (a
+    tie goes to PERSON). Against more ORG mentions the surname becomes the organisation."""
+    person = [m(0, "Lydia Chelagat", "ORG"), m(40, "Chelagat", "PERSON")]
+    assert [(x.canonical, x.label) for x in merge_surnames(person, TABLES)] == [
+        ("Lydia Chelagat", "PERSON"),
+        ("Lydia Chelagat", "PERSON"),
+    ]
+    bank = [
+        m(0, "JP Morgan", "ORG"),
+        m(20, "Morgan", "PERSON"),
+        m(40, "JP Morgan", "ORG"),
+        m(60, "JP Morgan", "ORG"),
+    ]
+    assert [(x.canonical, x.label) for x in merge_surnames(bank, TABLES)] == [
+        ("JP Morgan", "ORG")
+    ] * 4
+    # An all-capitals dateline word is not a surname of a name in title case.
+    dateline = [m(0, "BEOGRAD", "PERSON"), m(20, "Trofej Beograd", "ORG")]
+    assert merge_surnames(dateline, TABLES) == dateline
+
+
 def test_dateline_capitals_join_the_place() -> None:
     mentions = [
         m(0, "ISTANBUL", "ORG"),
