@@ -7,6 +7,7 @@ and the individual mentions (for event actors) on ``doc._.ws_mentions``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ _ARTICLES = frozenset({"the", "a", "an"})
 _BREAKS = re.compile(r"[\n()\[\]{}]")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
+#: Words that are in names of organisations but never of people.
+_FUNCTION_WORDS = frozenset({"of", "and", "for", "the", "&", "on", "in"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,20 @@ class AliasTables:
     not_entities: frozenset[str]
     honorifics: frozenset[str]
     keep_the: frozenset[str]
+    #: (label, first words, last words) per ``[heads.LABEL]`` section, case-sensitive.
+    heads: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = ()
+
+    def head_label(self, name: str) -> str | None:
+        """The label that a multi-word name's first or last word(s) decide, if any (never
+        for a known country or place)."""
+        words = name.split()
+        if len(words) < 2 or self.country_of(name, "GPE") is not None:
+            return None
+        for label, first, last in self.heads:
+            for n in range(1, len(words)):
+                if " ".join(words[:n]) in first or " ".join(words[n:]) in last:
+                    return label
+        return None
 
     def country_of(self, name: str, label: str) -> str | None:
         """ISO 3166-1 alpha-2 code for a place or nationality, else None."""
@@ -106,6 +123,10 @@ def load_aliases(name: str = "aliases.toml") -> AliasTables:
         not_entities=frozenset(n.casefold() for n in data["not_entities"]["names"]),
         honorifics=frozenset(n.casefold() for n in data["honorifics"]["names"]),
         keep_the=frozenset(n.casefold() for n in data["keep_the"]["names"]),
+        heads=tuple(
+            (str(label), frozenset(spec.get("first", [])), frozenset(spec.get("last", [])))
+            for label, spec in data.get("heads", {}).items()
+        ),
     )
 
 
@@ -182,6 +203,7 @@ def clean_mention(text: str, start: int, label: str, tables: AliasTables) -> Men
     org = tables.organisations.get(canonical)
     if org is not None:
         return Mention(s, e, surface, org, "ORG", True)
+    label = tables.head_label(canonical) or label
     if label in PLACE_LABELS:
         canonical = tables.places.get(canonical.casefold(), canonical)
     return Mention(s, e, surface, canonical, label, False)
@@ -238,25 +260,30 @@ def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Men
     """Map a mention to the one multi-word PERSON whose last word(s) it is.
 
     "Zarif" → "Javad Zarif" (relabelled PERSON, even when spaCy said ORG), "De Vries" →
-    "Anouk de Vries" (the first letter's case aside). A surname shared by two full names in
-    the article ("Ed Miliband", "David Miliband") stays as is. Without such a PERSON, PERSON
-    mentions that end the one multi-word ORG of the article join it, and all their
-    mentions take the label that has more of them, PERSON on a tie: news names a person
-    in full and then by surname, rarely an organisation by its last word (spaCy tagged
-    "Lydia Chelagat" ORG and "Chelagat" PERSON: a person; "Morgan" PERSON once against
-    "JP Morgan" ORG three times: an organisation).
+    "Anouk de Vries", "Novotna" → "Hana Novotná" (first letter case and accents aside).
+    A surname shared by two full names in the article ("Ed Miliband", "David Miliband")
+    stays as is. Without such a PERSON, PERSON mentions that end the one multi-word ORG
+    of the article that could be a person's name join it, and all their mentions take
+    the label that has more of them, PERSON on a tie: news names a person in full and
+    then by surname, rarely an organisation by its last word (spaCy tagged "Lydia
+    Chelagat" ORG and "Chelagat" PERSON: a person; "Morgan" PERSON once against "JP
+    Morgan" ORG three times: an organisation).
     """
     people: dict[str, set[str]] = {}
     others: dict[str, set[str]] = {}
     for m in mentions:
-        if " " in m.canonical and m.label in SURNAME_LABELS:
-            index = people if m.label == "PERSON" else others
-            for tail in _tails(m.canonical):
-                index.setdefault(tail, set()).add(m.canonical)
+        if m.label == "PERSON" and " " in m.canonical:
+            index = people
+        elif m.label == "ORG" and _may_be_person_name(m.canonical, tables):
+            index = others
+        else:
+            continue
+        for tail in _tails(m.canonical):
+            index.setdefault(tail, set()).add(m.canonical)
     out: list[Mention] = []
     joined: dict[str, int] = {}  # ORG name → PERSON mentions that joined it
     for m in mentions:
-        key = _capitalised(m.canonical)
+        key = _name_key(m.canonical)
         full = people.get(key) if not m.fixed else None
         other = others.get(key) if not m.fixed and m.label == "PERSON" else None
         if full is not None and len(full) == 1 and _may_be_surname(m, tables):
@@ -275,14 +302,26 @@ def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Men
     return out
 
 
-def _capitalised(name: str) -> str:
-    return name[:1].upper() + name[1:]
+def _may_be_person_name(name: str, tables: AliasTables) -> bool:
+    """Several words, none of them "of", "and", ... and no head word of an organisation
+    ("Ministry of Hajj" is not a person named Hajj)."""
+    words = name.split()
+    return len(words) > 1 and _FUNCTION_WORDS.isdisjoint(words) and tables.head_label(name) is None
+
+
+def _name_key(name: str) -> str:
+    """The name with its first letter capitalised and accents dropped, for matching a
+    surname ("de Vries", "Novotna") with the end of a full name ("Anouk de Vries", "Hana
+    Novotná")."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return plain[:1].upper() + plain[1:]
 
 
 def _tails(name: str) -> list[str]:
-    """The name's last word, last two words, ... (not the whole name), capitalised."""
+    """Keys (:func:`_name_key`) of the name's last word, last two words, ... (not the
+    whole name)."""
     words = name.split()
-    return [_capitalised(" ".join(words[i:])) for i in range(1, len(words))]
+    return [_name_key(" ".join(words[i:])) for i in range(1, len(words))]
 
 
 def _may_be_surname(m: Mention, tables: AliasTables) -> bool:

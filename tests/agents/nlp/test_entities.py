@@ -177,6 +177,29 @@ def test_a_person_surname_decides_a_full_name_tagged_org_by_vote() -> None:
     assert merge_surnames(dateline, TABLES) == dateline
 
 
+def test_head_words_decide_the_label() -> None:
+    """A multi-word name's first or last words (``[heads]`` in aliases.toml) override the
+    NER's label, except for known places."""
+    assert TABLES.head_label("Storm Hollis") == "EVENT"
+    assert TABLES.head_label("Valencia Marathon") == "EVENT"
+    assert TABLES.head_label("Network Rail") == "ORG"
+    assert TABLES.head_label("Ministry of Hajj") == "ORG"
+    assert TABLES.head_label("Primeira Liga") == "ORG"
+    assert TABLES.head_label("West Bank") is None  # a known place
+    assert TABLES.head_label("Rail") is None  # one word
+    assert TABLES.head_label("Helena Brandt") is None
+    storm = clean_mention("Storm Hollis", 10, "PERSON", TABLES)
+    assert storm is not None and (storm.canonical, storm.label) == ("Storm Hollis", "EVENT")
+
+
+def test_accented_surnames_and_organisation_names_that_are_no_person() -> None:
+    accented = [m(0, "Hana Novotná", "PERSON"), m(20, "Novotna", "ORG")]
+    assert [x.canonical for x in merge_surnames(accented, TABLES)] == ["Hana Novotná"] * 2
+    # "Hajj" tagged PERSON does not turn the ministry into a person.
+    ministry = [m(0, "Ministry of Hajj", "ORG"), m(30, "Hajj", "PERSON"), m(40, "Hajj", "PERSON")]
+    assert merge_surnames(ministry, TABLES) == ministry
+
+
 def test_dateline_capitals_join_the_place() -> None:
     mentions = [
         m(0, "ISTANBUL", "ORG"),
