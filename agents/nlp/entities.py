@@ -50,6 +50,9 @@ _ARTICLES = frozenset({"the", "a", "an"})
 _BREAKS = re.compile(r"[\n()\[\]{}]")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
+#: Labels of a mention that may be the short form of an organisation's name (not places
+#: or nationalities: see merge_short_organisations).
+_SHORT_ORG_LABELS = frozenset({"ORG", "PERSON", "FAC", "PRODUCT"})
 #: Words that are in names of organisations but never of people.
 _FUNCTION_WORDS = frozenset({"of", "and", "for", "the", "&", "on", "in"})
 
@@ -68,6 +71,7 @@ class AliasTables:
     keep_the: frozenset[str]
     #: (label, first words, last words) per ``[heads.LABEL]`` section, case-sensitive.
     heads: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = ()
+    legal_forms: frozenset[str] = frozenset()  # case-sensitive ("Co", "Inc.", ...)
 
     def head_label(self, name: str) -> str | None:
         """The label that a multi-word name's first or last word(s) decide, if any (never
@@ -127,6 +131,7 @@ def load_aliases(name: str = "aliases.toml") -> AliasTables:
             (str(label), frozenset(spec.get("first", [])), frozenset(spec.get("last", [])))
             for label, spec in data.get("heads", {}).items()
         ),
+        legal_forms=frozenset(str(n) for n in data.get("legal_forms", {}).get("names", [])),
     )
 
 
@@ -302,6 +307,43 @@ def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Men
     return out
 
 
+def merge_short_organisations(mentions: Sequence[Mention], tables: AliasTables) -> list[Mention]:
+    """Map a mention to the one multi-word ORG whose first word(s) it is: "Magna" →
+    "Magna International Inc", "Meridian Retail" (tagged PERSON) → "Meridian Retail
+    Group", labelled ORG. Not for places or nationalities ("Chicago" is not short for
+    "Chicago Board of Trade", "Islamic" not for "Islamic Group"), a name that starts two
+    organisations of the article, or an ORG of several words unless only legal-form
+    words are missing ("Dow Chemical" → "Dow Chemical Co", but "United Nations" stays)."""
+    starts: dict[str, set[str]] = {}
+    for m in mentions:
+        if m.label == "ORG" and " " in m.canonical:
+            words = m.canonical.split()
+            for n in range(1, len(words)):
+                starts.setdefault(_name_key(" ".join(words[:n])), set()).add(m.canonical)
+    out: list[Mention] = []
+    for m in mentions:
+        full = starts.get(_name_key(m.canonical)) if not m.fixed else None
+        if (
+            full is not None
+            and len(full) == 1
+            and m.label in _SHORT_ORG_LABELS
+            and tables.country_of(m.canonical, "GPE") is None
+            and _short_form_of(m, next(iter(full)), tables)
+        ):
+            (name,) = full
+            out.append(m._replace(canonical=name, label="ORG"))
+        else:
+            out.append(m)
+    return out
+
+
+def _short_form_of(m: Mention, name: str, tables: AliasTables) -> bool:
+    if m.label != "ORG" or " " not in m.canonical:
+        return True
+    missing = name.split()[len(m.canonical.split()) :]
+    return all(word in tables.legal_forms for word in missing)
+
+
 def _may_be_person_name(name: str, tables: AliasTables) -> bool:
     """Several words, none of them "of", "and", ... and no head word of an organisation
     ("Ministry of Hajj" is not a person named Hajj)."""
@@ -465,6 +507,7 @@ def extract_entities(
         ents = [e for e in ents if not is_common_word(e, words, inside, tables)]
     mentions = mentions_from_spans(joined_spans(ents), tables, labels)
     mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
+    mentions = merge_short_organisations(mentions, tables)
     return group_mentions(mentions, headline_chars, tables)
 
 

@@ -17,6 +17,7 @@ from agents.nlp.entities import (
     load_aliases,
     mentions_from_spans,
     merge_case_variants,
+    merge_short_organisations,
     merge_surnames,
     vote_label,
 )
@@ -198,6 +199,40 @@ def test_accented_surnames_and_organisation_names_that_are_no_person() -> None:
     # "Hajj" tagged PERSON does not turn the ministry into a person.
     ministry = [m(0, "Ministry of Hajj", "ORG"), m(30, "Hajj", "PERSON"), m(40, "Hajj", "PERSON")]
     assert merge_surnames(ministry, TABLES) == ministry
+
+
+def test_short_forms_join_their_organisation() -> None:
+    mentions = [
+        m(0, "Meridian Retail Group", "ORG"),
+        m(30, "Meridian Retail", "PERSON"),  # the NER's guess for an unknown name
+        m(50, "Magna International Inc", "ORG"),
+        m(80, "Magna", "PERSON"),
+        m(90, "Dow Chemical Co", "ORG"),
+        m(110, "Dow Chemical", "ORG"),
+    ]
+    assert [(x.canonical, x.label) for x in merge_short_organisations(mentions, TABLES)] == [
+        ("Meridian Retail Group", "ORG"),
+        ("Meridian Retail Group", "ORG"),
+        ("Magna International Inc", "ORG"),
+        ("Magna International Inc", "ORG"),
+        ("Dow Chemical Co", "ORG"),
+        ("Dow Chemical Co", "ORG"),
+    ]
+
+
+def test_places_nationalities_and_other_organisations_are_not_short_forms() -> None:
+    mentions = [
+        m(0, "United Nations Security Council", "ORG"),
+        m(40, "United Nations", "ORG"),  # an organisation of its own
+        m(60, "Chicago Board of Trade", "ORG"),
+        m(90, "Chicago", "GPE"),
+        m(100, "Islamic Group", "ORG"),
+        m(120, "Islamic", "NORP"),
+        m(130, "Apex Mining Ltd", "ORG"),
+        m(150, "Apex Bank", "ORG"),
+        m(170, "Apex", "ORG"),  # starts two organisations
+    ]
+    assert merge_short_organisations(mentions, TABLES) == mentions
 
 
 def test_dateline_capitals_join_the_place() -> None:
