@@ -180,10 +180,16 @@ def median_rate(run: Callable[[], None], n: int, passes: int = PASSES) -> dict[s
 
 
 def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
+    """Both pipelines timed in this process with numpy's BLAS limited to the threads a
+    worker gives it (``WIRESTREAM_NLP_THREADS``, default 1, see ``agents.enrich.get_nlp``):
+    the enrichment's small numpy matrices (GRU, dense head) run slower with more threads
+    on a shared machine. spaCy's own layers (thinc, blis) are not affected."""
     import spacy
+    from threadpoolctl import threadpool_limits
 
     from agents.nlp import NlpInput, analyse
     from agents.nlp.pipeline import DEFAULT_MODEL
+    from streams.settings import get_settings
 
     if not path.exists():
         raise EvaluationError(f"no such file: {path}")
@@ -203,8 +209,10 @@ def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
         for _ in ner_only.pipe(texts, batch_size=16):
             pass
 
-    enrich = median_rate(full, len(inputs))
-    base = median_rate(raw, len(texts))
+    threads = get_settings().nlp_threads
+    with threadpool_limits(limits=threads, user_api="blas"):
+        enrich = median_rate(full, len(inputs))
+        base = median_rate(raw, len(texts))
     return {
         "throughput": {
             "articles_per_s": enrich["articles_per_s"],
@@ -214,6 +222,7 @@ def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
             "passes": PASSES,
             "seconds": {"enrichment": enrich["seconds"], "ner_only": base["seconds"]},
             "ner_only_pipeline": f"{DEFAULT_MODEL} {ner_only.pipe_names}",
+            "blas_threads": threads,
         }
     }
 
