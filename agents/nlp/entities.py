@@ -322,15 +322,14 @@ def merge_short_organisations(mentions: Sequence[Mention], tables: AliasTables) 
                 starts.setdefault(_name_key(" ".join(words[:n])), set()).add(m.canonical)
     out: list[Mention] = []
     for m in mentions:
-        full = starts.get(_name_key(m.canonical)) if not m.fixed else None
+        full = starts.get(_name_key(m.canonical), set()) if not m.fixed else set()
+        name = next(iter(full)) if len(full) == 1 else None
         if (
-            full is not None
-            and len(full) == 1
+            name is not None
             and m.label in _SHORT_ORG_LABELS
             and tables.country_of(m.canonical, "GPE") is None
-            and _short_form_of(m, next(iter(full)), tables)
+            and _short_form_of(m, name, tables)
         ):
-            (name,) = full
             out.append(m._replace(canonical=name, label="ORG"))
         else:
             out.append(m)

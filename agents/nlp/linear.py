@@ -33,6 +33,12 @@ def feature_index(name: str, bits: int) -> int:
     return zlib.crc32(name.encode("utf-8")) & ((1 << bits) - 1)
 
 
+def feature_indices(names: Iterable[str], count: int, bits: int) -> npt.NDArray[np.int64]:
+    """:func:`feature_index` of ``count`` names, in one numpy pass (a hot path)."""
+    hashes = np.fromiter((zlib.crc32(name.encode("utf-8")) for name in names), np.int64, count)
+    return hashes & ((1 << bits) - 1)
+
+
 @dataclass
 class SparseRows:
     """Feature rows in CSR form: row i is ``indices/values[indptr[i]:indptr[i + 1]]``."""
@@ -45,16 +51,11 @@ class SparseRows:
     def build(cls, rows: Iterable[Features], bits: int) -> SparseRows:
         rows = list(rows)
         count = sum(len(row) for row in rows)
-        mask = (1 << bits) - 1
-        # The same rows as feature_index, hashed in one pass (a hot path at run time).
-        indices = np.fromiter(
-            (zlib.crc32(name.encode("utf-8")) for row in rows for name in row), np.int64, count
-        )
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(row) for row in rows], out=indptr[1:])
         return cls(
             indptr,
-            indices & mask,
+            feature_indices((name for row in rows for name in row), count, bits),
             np.fromiter((v for row in rows for v in row.values()), np.float32, count),
         )
 
@@ -154,11 +155,8 @@ class LinearModel:
         """Class → probability for one feature row (models without a dense head)."""
         if self.head is not None:
             raise ValueError("this model has a dense head: use proba_many(rows, dense)")
-        mask = (1 << self.bits) - 1
         n = len(features)
-        indices = np.fromiter(
-            (zlib.crc32(name.encode("utf-8")) & mask for name in features), np.int64, n
-        )
+        indices = feature_indices(features, n, self.bits)
         values = np.fromiter(features.values(), np.float64, n)
         scores = values @ self.weights[indices].astype(np.float64) + self.bias
         scores -= scores.max()

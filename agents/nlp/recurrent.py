@@ -15,7 +15,6 @@ averaged log-linearly. The sentiment component mixes the result with the sparse 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from agents.nlp.linear import feature_indices
 
 FloatArray = npt.NDArray[np.float32]
 #: Distance buckets: 0 = the target, ±1..±5 one each, ±6..10, ±11..20, beyond.
@@ -74,10 +75,7 @@ def position_buckets(n: int, start: int, end: int) -> npt.NDArray[np.int64]:
 
 def word_ids(words: Sequence[str], bits: int) -> npt.NDArray[np.int64]:
     """Hashed embedding rows of the words (CRC-32, as the training script hashes them)."""
-    mask = (1 << bits) - 1
-    return np.fromiter(
-        (zlib.crc32(w.encode("utf-8")) & mask for w in words), np.int64, count=len(words)
-    )
+    return feature_indices(words, len(words), bits)
 
 
 def mix_probabilities(sparse: FloatArray, gru: FloatArray, weight: float) -> FloatArray:

@@ -39,6 +39,8 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "topics"
 #: it is shared among, which with the classifier's own topics make its domain.
 WORLD = "world"
 WORLD_TOPICS = ("politics", "conflict", "disaster")
+#: Where "world" goes when there is no lexicon evidence to share it by.
+WORLD_DEFAULT = "politics"
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def combine_scores(
     for name, p in probabilities.items():
         if name == WORLD:
             parts = {s: v / world_total for s, v in world.items()} if world_total else {}
-            parts = parts or {"politics": 1.0}
+            parts = parts or {WORLD_DEFAULT: 1.0}
         else:
             parts = {name: 1.0}
         for slug, part in parts.items():
@@ -230,7 +232,7 @@ def classifier_scores(probabilities: dict[str, float], min_probability: float) -
         return {}
     scores: dict[str, float] = {}
     for name, p in probabilities.items():
-        slug = "politics" if name == WORLD else name
+        slug = WORLD_DEFAULT if name == WORLD else name
         scores[slug] = scores.get(slug, 0.0) + p
     return {s: v for s, v in scores.items() if v > 0}
 
