@@ -32,9 +32,9 @@ if str(ROOT) not in sys.path:
 
 from agents.nlp import NlpInput, analyse, build_nlp  # noqa: E402
 from agents.nlp.pipeline import DEFAULT_MODEL  # noqa: E402
+from training import DATA  # noqa: E402
 from training.ner.conll import doc_text, read_conll  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 DEFAULT_CONLL = DATA / "conll2003" / "dev.txt"
 DEFAULT_BBC = DATA / "bbc" / "bbc.dev.jsonl"
 LABELS = ("PER", "ORG", "LOC")

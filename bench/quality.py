@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+from training import DATA  # noqa: E402
+
 #: Dataset files under the data directory (laid out like ../shared/data).
 DATA_FILES = {
     "conll": "conll2003/dev.txt",
@@ -314,7 +315,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.choices["events"].add_argument("--case", type=Path, required=True)
     sub.choices["throughput"].add_argument("--bbc", type=Path, required=True)
     sub.choices["throughput"].add_argument("--articles", type=int, default=300)
-    sub.choices["all"].add_argument("--data", type=Path, default=DEFAULT_DATA)
+    sub.choices["all"].add_argument("--data", type=Path, default=DATA)
     sub.choices["all"].add_argument("--articles", type=int, default=300)
     args = parser.parse_args(argv)
     if args.command == "topics" and args.bbc is None and args.agnews is None:

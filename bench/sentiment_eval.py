@@ -20,10 +20,10 @@ from typing import Any
 
 from spacy.language import Language
 
+from training import DATA
 from training.sentiment.train import read_targets
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PATH = ROOT.parent / "shared" / "data" / "newsmtsc" / "devtest_mt.jsonl"
+DEFAULT_PATH = DATA / "newsmtsc" / "devtest_mt.jsonl"
 CLASSES = ("negative", "neutral", "positive")
 
 

@@ -27,9 +27,8 @@ from typing import Any
 from spacy.language import Language
 
 from agents.nlp.topics import TopicComponent, assign_topics
+from training import DATA
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
 BBC_GOLD = {
     "business": "economy",
     "entertainment": "arts",
@@ -256,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     from agents.nlp import build_nlp
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cv", type=int, default=0, help="k-fold cross-validation")
     parser.add_argument(
         "--grid",
