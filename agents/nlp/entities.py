@@ -57,6 +57,15 @@ _SHORT_ORG_LABELS = frozenset({"ORG", "PERSON", "FAC", "PRODUCT"})
 _FUNCTION_WORDS = frozenset({"of", "and", "for", "the", "&", "on", "in"})
 
 
+class RowRule(NamedTuple):
+    """A ``[[rows]]`` entry of aliases.toml: a line shape and the labels it gives."""
+
+    name: str
+    shape: re.Pattern[str]
+    labels: tuple[str, ...]
+    relabel: frozenset[str]  # the labels a mention may have for the rule to change it
+
+
 @dataclass(frozen=True)
 class AliasTables:
     """Lookup tables from ``aliases.toml`` (keys case-folded unless noted)."""
@@ -72,6 +81,7 @@ class AliasTables:
     #: (label, first words, last words) per ``[heads.LABEL]`` section, case-sensitive.
     heads: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = ()
     legal_forms: frozenset[str] = frozenset()  # case-sensitive ("Co", "Inc.", ...)
+    rows: tuple[RowRule, ...] = ()
 
     def head_label(self, name: str) -> str | None:
         """The label that a multi-word name's first or last word(s) decide, if any (never
@@ -132,6 +142,15 @@ def load_aliases(name: str = "aliases.toml") -> AliasTables:
             for label, spec in data.get("heads", {}).items()
         ),
         legal_forms=frozenset(str(n) for n in data.get("legal_forms", {}).get("names", [])),
+        rows=tuple(
+            RowRule(
+                str(row["name"]),
+                re.compile(str(row["shape"])),
+                tuple(str(label) for label in row["labels"]),
+                frozenset(str(label) for label in row["from"]),
+            )
+            for row in data.get("rows", [])
+        ),
     )
 
 
@@ -144,6 +163,7 @@ class Mention(NamedTuple):
     canonical: str
     label: str
     fixed: bool = False  # canonical/label come from an alias table: never merged
+    role: bool = False  # label given by its line's shape (a table row): not in the vote
 
 
 class MentionRef(NamedTuple):
@@ -371,22 +391,75 @@ def _may_be_surname(m: Mention, tables: AliasTables) -> bool:
     return m.label in PLACE_LABELS | {"NORP"} and tables.country_of(m.canonical, m.label) is None
 
 
+def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> list[Mention]:
+    """Mentions in a line whose shape a ``[[rows]]`` rule knows ("Chicago 4 HOUSTON 3")
+    take the rule's label when theirs is in its ``from``. A place's name (known, or
+    labelled a place by the NER or by the rule) is then marked ``role``: the team
+    "Chicago" is not the city (see :func:`group_mentions`); other names ("Lotte 5
+    Haitai 2", tagged PERSON) stay one entity with their mentions in prose."""
+    out = list(mentions)
+    if not tables.rows:
+        return out
+    lines: dict[int, list[int]] = {}  # line start -> indices of its mentions
+    for i, m in enumerate(mentions):
+        lines.setdefault(text.rfind("\n", 0, m.start) + 1, []).append(i)
+    for start, found in lines.items():
+        end = text.find("\n", start)
+        parts, cursor = [], start
+        for i in found:
+            parts += [text[cursor : mentions[i].start], "@"]
+            cursor = mentions[i].end
+        parts.append(text[cursor : len(text) if end < 0 else end])
+        shape = "".join(parts).strip()
+        rule = next(
+            (r for r in tables.rows if len(r.labels) == len(found) and r.shape.fullmatch(shape)),
+            None,
+        )
+        if rule is None:
+            continue
+        for i, label in zip(found, rule.labels, strict=True):
+            m = out[i]
+            if m.label == label or m.label in rule.relabel:
+                place = (
+                    m.label in PLACE_LABELS
+                    or label in PLACE_LABELS
+                    or tables.country_of(m.canonical, "GPE") is not None
+                    or m.canonical.casefold() in tables.places
+                )
+                out[i] = m._replace(label=label, role=place)
+    return out
+
+
 def group_mentions(
     mentions: Sequence[Mention], headline_chars: int, tables: AliasTables
 ) -> tuple[list[Entity], list[MentionRef]]:
     """Entities (one per canonical name, sorted by count desc then first mention) and
-    every mention with its entity's label and country, in text order."""
-    groups: dict[str, list[Mention]] = {}
+    every mention with its entity's label and country, in text order.
+
+    Mentions with a table ``role`` do not vote: they join their name's entity when they
+    have its label, else they make an entity of their own with that label (the team
+    "Chicago", ORG, beside the city, GPE)."""
+    label_of: dict[str, str] = {}
+    groups: dict[tuple[str, str | None], list[Mention]] = {}
     for m in mentions:
-        groups.setdefault(m.canonical, []).append(m)
+        if not m.role:
+            groups.setdefault((m.canonical, None), []).append(m)
+    for (canonical, _), group in groups.items():
+        label_of[canonical] = vote_label(group)
+    for m in mentions:
+        if m.role:
+            own = label_of.setdefault(m.canonical, m.label) != m.label
+            groups.setdefault((m.canonical, m.label if own else None), []).append(m)
     entities: list[Entity] = []
-    resolved: dict[str, tuple[str, str | None]] = {}
-    for canonical, group in groups.items():
-        label = vote_label(group)
+    resolved: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+    for key, group in groups.items():
+        canonical, own_label = key
+        group.sort(key=lambda m: m.start)
+        label = own_label or label_of[canonical]
         country = tables.country_of(canonical, label)
         if country is None and label in PLACE_LABELS | {"NORP"}:
             country = tables.country_of(group[0].surface, label)
-        resolved[canonical] = (label, country)
+        resolved[key] = (label, country)
         entities.append(
             Entity(
                 text=group[0].surface,
@@ -399,7 +472,10 @@ def group_mentions(
             )
         )
     entities.sort(key=lambda ent: (-ent["count"], ent["mentions"][0][0]))
-    refs = [MentionRef(m.start, m.end, m.canonical, *resolved[m.canonical]) for m in mentions]
+    refs = []
+    for m in mentions:
+        key = (m.canonical, None if label_of[m.canonical] == m.label or not m.role else m.label)
+        refs.append(MentionRef(m.start, m.end, m.canonical, *resolved[key]))
     return entities, refs
 
 
@@ -507,6 +583,7 @@ def extract_entities(
     mentions = mentions_from_spans(joined_spans(ents), tables, labels)
     mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
     mentions = merge_short_organisations(mentions, tables)
+    mentions = table_roles(doc.text, mentions, tables)
     return group_mentions(mentions, headline_chars, tables)
 
 

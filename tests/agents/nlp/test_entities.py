@@ -19,6 +19,7 @@ from agents.nlp.entities import (
     merge_case_variants,
     merge_short_organisations,
     merge_surnames,
+    table_roles,
     vote_label,
 )
 
@@ -396,3 +397,78 @@ def test_a_name_cut_at_a_joining_word_is_put_back_together() -> None:
     # different labels, or not next to each other: left apart
     doc.ents = [Span(doc, 1, 3, label="ORG"), Span(doc, 3, 5, label="PERSON")]
     assert [text for text, _, _ in joined_spans(doc.ents)] == ["Group", "Vaccine Provision"]
+
+
+def mentions_in(text: str, names: list[tuple[str, str]]) -> list[Mention]:
+    """Mentions of each (name, label) at its next occurrence in ``text``, in order."""
+    out, cursor = [], 0
+    for name, label in names:
+        start = text.index(name, cursor)
+        out.append(Mention(start, start + len(name), name, name.title(), label))
+        cursor = start + len(name)
+    return out
+
+
+def test_table_rows_decide_labels() -> None:
+    text = (
+        "Chicago 4 HOUSTON 3\n"  # score line: two teams
+        "HOUSTON AT PITTSBURGH\n"  # fixture: team at a city
+        "CHICAGO 72 64 .529 9\n"  # standings row: a team
+        "Woods 68 70 .500\n"  # a person in a standings-like row stays one
+        "NEW YORK 1996-08-30\n"  # dateline: a city
+        "UNITED NATIONS 1996-08-29\n"  # ... but an organisation stays one
+        "Ajax 4 3 1 0 10 2 10\n"  # league table row
+        "Chicago 4 and Houston 3 were the scores ."  # prose: untouched
+    )
+    names = [
+        ("Chicago", "GPE"), ("HOUSTON", "GPE"),
+        ("HOUSTON", "GPE"), ("PITTSBURGH", "ORG"),
+        ("CHICAGO", "GPE"),
+        ("Woods", "PERSON"),
+        ("NEW YORK", "LOC"),
+        ("UNITED NATIONS", "ORG"),
+        ("Ajax", "PERSON"),
+        ("Chicago", "GPE"), ("Houston", "GPE"),
+    ]  # fmt: skip
+    found = table_roles(text, mentions_in(text, names), TABLES)
+    assert [(x.label, x.role) for x in found] == [
+        ("ORG", True), ("ORG", True),
+        ("ORG", True), ("GPE", True),
+        ("ORG", True),
+        ("PERSON", False),
+        ("GPE", True),
+        ("ORG", False),
+        ("ORG", False),  # a PERSON tag on a team: not a place, so it still votes
+        ("GPE", False), ("GPE", False),
+    ]  # fmt: skip
+
+
+def test_a_team_named_after_a_city_is_its_own_entity() -> None:
+    text = (
+        "CHICAGO 1996-08-30\nChicago 4 Houston 3\nChicago 5 Houston 1\n"
+        "Lotte 5 Haitai 2\nLotte won ."
+    )
+    names = [
+        ("CHICAGO", "GPE"),
+        ("Chicago", "GPE"), ("Houston", "GPE"),
+        ("Chicago", "GPE"), ("Houston", "GPE"),
+        ("Lotte", "PERSON"), ("Haitai", "ORG"),
+        ("Lotte", "PERSON"),
+    ]  # fmt: skip
+    mentions = table_roles(text, mentions_in(text, names), TABLES)
+    entities, refs = group_mentions(mentions, 0, TABLES)
+    assert [(e["canonical"], e["label"], e["count"], e["country"]) for e in entities] == [
+        ("Chicago", "ORG", 2, None),  # the team, in the two score lines
+        ("Houston", "ORG", 2, None),
+        ("Lotte", "ORG", 2, None),  # table rows vote: the prose "Lotte" is the team too
+        ("Chicago", "GPE", 1, "US"),  # the city, in the dateline
+        ("Haitai", "ORG", 1, None),
+    ]
+    assert entities[0]["mentions"] == [[19, 26], [39, 46]]
+    assert [(r.canonical, r.label) for r in refs] == [
+        ("Chicago", "GPE"),
+        ("Chicago", "ORG"), ("Houston", "ORG"),
+        ("Chicago", "ORG"), ("Houston", "ORG"),
+        ("Lotte", "ORG"), ("Haitai", "ORG"),
+        ("Lotte", "ORG"),
+    ]  # fmt: skip

@@ -171,3 +171,37 @@ def test_no_streaming_imports() -> None:
             "import schemas",
         ):
             assert banned not in code, f"{name} mentions {banned!r}"
+
+
+RESULTS_TABLE = """BASEBALL - MAJOR LEAGUE RESULTS THURSDAY
+NEW YORK 1996-08-29
+Results of Major League Baseball games played on Thursday ( home team in CAPS ) :
+Chicago 4 HOUSTON 3
+San Diego 3 NEW YORK 2
+STANDINGS
+CHICAGO 72 64 .529 9
+HOUSTON 73 63 .537 -
+FRIDAY 'S SCHEDULE
+HOUSTON AT PITTSBURGH"""
+
+
+def test_results_table_names_teams_and_places(nlp: Language) -> None:
+    """Cities in score lines, standings and fixtures are teams (ORG); the dateline and the
+    venue of a fixture are places; the team "NEW YORK" is its own entity beside the city."""
+    [analysis] = analyse([NlpInput(RESULTS_TABLE, 40, "en")], nlp)
+    found = {
+        (
+            e["canonical"],
+            e["label"],
+            tuple(RESULTS_TABLE.count("\n", 0, s) for s, _ in e["mentions"]),
+        )
+        for e in analysis["entities"]
+    }
+    assert found == {
+        ("NEW YORK", "GPE", (1,)),
+        ("NEW YORK", "ORG", (4,)),
+        ("Chicago", "ORG", (3, 6)),
+        ("Houston", "ORG", (3, 7, 9)),
+        ("San Diego", "ORG", (4,)),
+        ("PITTSBURGH", "GPE", (9,)),
+    }
