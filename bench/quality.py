@@ -25,8 +25,9 @@ every part, reports the failures and exits 1 if there was any.
 Throughput: full ``analyse()`` (one process, ``build_nlp()``, language detection
 included) against raw en_core_web_sm with only ``ner`` running (plus ``tok2vec`` if the
 ner listens to it; in en_core_web_sm 3.x it does not), on the same BBC articles in the
-same run; one warm-up pass each (not timed), then the median of 3 timed passes each.
-The machine's other load makes single runs noisy: compare ratios from one run only.
+same run; one warm-up pass each (not timed), then 5 timed passes of each, back to back
+in alternating order; the ratio is the median of the 5 passes' ratios. The machine's
+other load makes single runs noisy: compare ratios from one run only.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ TARGETS: dict[str, float] = {
     "events.macro_f1": 0.60,
     "throughput.ratio": 0.5,
 }
-PASSES = 3
+PASSES = 5
 
 
 class EvaluationError(RuntimeError):
@@ -168,16 +169,27 @@ def read_bbc(path: Path, limit: int) -> list[tuple[str, int]]:
     return articles
 
 
-def median_rate(run: Callable[[], None], n: int, passes: int = PASSES) -> dict[str, Any]:
-    """Articles/s of ``run`` (n articles): one untimed warm-up, then the median of ``passes``."""
-    run()
-    seconds = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    return {"articles_per_s": n / median, "seconds": seconds}
+def paired_rates(
+    first: Callable[[], None], second: Callable[[], None], n: int, passes: int = PASSES
+) -> dict[str, Any]:
+    """Both runs (n articles each) timed back to back ``passes`` times, in alternating
+    order (first-second, second-first, ...) after one untimed warm-up each, so a change
+    in the machine's load hits both alike. ``ratio`` is the median over passes of
+    second's time / first's time (first's speed relative to second's)."""
+    first()
+    second()
+    seconds: tuple[list[float], list[float]] = ([], [])
+    for i in range(passes):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for which in order:
+            start = time.perf_counter()
+            (first, second)[which]()
+            seconds[which].append(time.perf_counter() - start)
+    return {
+        "articles_per_s": [n / statistics.median(s) for s in seconds],
+        "seconds": seconds,
+        "ratio": statistics.median(b / a for a, b in zip(*seconds, strict=True)),
+    }
 
 
 def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
@@ -212,16 +224,16 @@ def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
 
     threads = get_settings().nlp_threads
     with threadpool_limits(limits=threads, user_api="blas"):
-        enrich = median_rate(full, len(inputs))
-        base = median_rate(raw, len(texts))
+        timed = paired_rates(full, raw, len(inputs))
+    enrich, base = timed["articles_per_s"]
     return {
         "throughput": {
-            "articles_per_s": enrich["articles_per_s"],
-            "ner_only_articles_per_s": base["articles_per_s"],
-            "ratio": enrich["articles_per_s"] / base["articles_per_s"],
+            "articles_per_s": enrich,
+            "ner_only_articles_per_s": base,
+            "ratio": timed["ratio"],
             "articles": len(inputs),
             "passes": PASSES,
-            "seconds": {"enrichment": enrich["seconds"], "ner_only": base["seconds"]},
+            "seconds": dict(zip(("enrichment", "ner_only"), timed["seconds"], strict=True)),
             "ner_only_pipeline": f"{DEFAULT_MODEL} {ner_only.pipe_names}",
             "blas_threads": threads,
         }

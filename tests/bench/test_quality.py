@@ -262,16 +262,36 @@ def test_all_nests_the_keys_and_collects_failures(
     }
 
 
-def test_bbc_reader_and_median_rate(tmp_path: Path) -> None:
+def test_bbc_reader(tmp_path: Path) -> None:
     path = tmp_path / "bbc.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in BBC), encoding="utf-8")
     articles = quality.read_bbc(path, 3)
     assert articles[0] == ("Side wins cup\n\nThe side won.", 13)
     assert len(articles) == 3
-    calls: list[int] = []
-    rate = quality.median_rate(lambda: calls.append(1), 10, passes=3)
-    assert len(calls) == 4  # one warm-up, three timed
-    assert len(rate["seconds"]) == 3 and rate["articles_per_s"] > 0
+
+
+def test_paired_rates_alternate_and_pair_the_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
+    calls: list[str] = []
+    # Each timed run takes one tick of the fake clock: both take 1 s a pass.
+    timed = quality.paired_rates(lambda: calls.append("a"), lambda: calls.append("b"), 10, 3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-ups, then alternating
+    assert timed["seconds"] == ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    assert timed["articles_per_s"] == [10.0, 10.0]
+    assert timed["ratio"] == 1.0
+
+
+def test_paired_ratio_is_the_median_of_each_pass_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pass times (first, second): (2, 1), then (2, 4) in the order second-first, then
+    # (1, 1): ratios 0.5, 0.5, 1.0, median 0.5.
+    ticks = [0, 2, 2, 3, 3, 5, 5, 9, 9, 10, 10, 11]  # start and stop of each timed run
+    clock = iter(float(t) for t in ticks)
+    monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
+    timed = quality.paired_rates(lambda: None, lambda: None, 4, 3)
+    assert timed["seconds"] == ([2.0, 4.0, 1.0], [1.0, 2.0, 1.0])
+    assert timed["ratio"] == 0.5
+    assert timed["articles_per_s"] == [2.0, 4.0]
 
 
 def test_events_section_carries_the_heldout_half(
