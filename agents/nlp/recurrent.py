@@ -197,40 +197,52 @@ class RecurrentModel:
 
     @cached_property
     def _gru_weights(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """The forward then the backward GRUs' weights, stacked for :meth:`_states`:
-        input (2k, in, 3H), hidden (2k, H, 3H) and their biases, shaped to broadcast."""
+        """The GRUs' weights laid out for :meth:`_states`: each member's forward and
+        backward input weights side by side (k, in, 2 * 3H) with their biases (k, 1,
+        2 * 3H); the hidden weights of the forward then the backward GRUs (2k, H, 3H)
+        with their biases (2k, 1, 3H)."""
         a = self.arrays
-        w_ih = np.concatenate([a["fwd_ih"], a["bwd_ih"]]).transpose(0, 2, 1)
+        w_ih = np.concatenate([a["fwd_ih"], a["bwd_ih"]], axis=1).transpose(0, 2, 1)
+        b_ih = np.concatenate([a["fwd_bih"], a["bwd_bih"]], axis=1)[:, None]
         w_hh = np.concatenate([a["fwd_hh"], a["bwd_hh"]]).transpose(0, 2, 1)
-        b_ih = np.concatenate([a["fwd_bih"], a["bwd_bih"]])[:, None, None]
         b_hh = np.concatenate([a["fwd_bhh"], a["bwd_bhh"]])[:, None]
-        return w_ih, w_hh, b_ih, b_hh
+        return (
+            np.ascontiguousarray(w_ih),
+            b_ih,
+            np.ascontiguousarray(w_hh),
+            b_hh,
+        )
 
     def _states(self, x: FloatArray, lengths: npt.NDArray[np.int64]) -> FloatArray:
         """Each member's forward and backward GRU states (members, m, T, 2H) over its
         inputs ``x`` (members, m, T, in) padded at the end; row i has ``lengths[i]`` real
-        steps. Each row is reversed within its length for the backward GRUs, so all run
-        in one loop with no masking (states past a row's end are never read)."""
-        k, m, steps, _ = x.shape
+        steps. The input gates of both directions come from one matrix product per
+        member; the backward GRUs' are reversed within each row's length, so all GRUs
+        run in one loop with no masking (states past a row's end are never read)."""
+        k, m, steps, width = x.shape
         t = np.arange(steps)
         flip = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # an involution
         rows = np.arange(m)[:, None]
-        # Forward GRUs first, then the backward ones: (2k, m, T, in).
-        inputs = np.concatenate([x, x[:, rows, flip]])
-        w_ih, w_hh, b_ih, b_hh = self._gru_weights
-        gates_x = np.matmul(inputs, w_ih[:, None]) + b_ih
+        w_ih, b_ih, w_hh, b_hh = self._gru_weights
         hidden = w_hh.shape[1]
+        gates = (np.matmul(x.reshape(k, m * steps, width), w_ih) + b_ih).reshape(
+            k, m, steps, 2, 3 * hidden
+        )
+        # Step-major for the loop: (T, 2k, m, 3H), forward GRUs first.
+        gates_x = np.empty((steps, 2 * k, m, 3 * hidden), dtype=np.float32)
+        gates_x[:, :k] = np.moveaxis(gates[:, :, :, 0], 2, 0)
+        gates_x[:, k:] = np.moveaxis(gates[:, rows, flip, 1], 2, 0)
         h = np.zeros((2 * k, m, hidden), dtype=np.float32)
-        out = np.empty((2 * k, m, steps, hidden), dtype=np.float32)
+        out = np.empty((steps, 2 * k, m, hidden), dtype=np.float32)
         for step in range(steps):
-            gx = gates_x[:, :, step]
+            gx = gates_x[step]
             gh = np.matmul(h, w_hh) + b_hh
             rz = 0.5 + 0.5 * np.tanh(0.5 * (gx[..., : 2 * hidden] + gh[..., : 2 * hidden]))
             n = np.tanh(gx[..., 2 * hidden :] + rz[..., :hidden] * gh[..., 2 * hidden :])
             h = n + rz[..., hidden:] * (h - n)
-            out[:, :, step] = h
-        backward = out[k:][:, rows, flip]
-        return np.concatenate([out[:k], backward], axis=3).astype(np.float32)
+            out[step] = h
+        states = np.moveaxis(out, 0, 2)  # (2k, m, T, H)
+        return np.concatenate([states[:k], states[k:][:, rows, flip]], axis=3)
 
     def scores(self, rows: Sequence[FloatArray]) -> FloatArray:
         """Each member's class scores (members, m, classes) for m targets, each given as
