@@ -439,8 +439,13 @@ def group_mentions(
     Mentions with a table ``role`` do not vote: they join their name's entity when they
     have its label, else they make an entity of their own with that label (the team
     "Chicago", ORG, beside the city, GPE)."""
-    label_of: dict[str, str] = {}
+    label_of: dict[str, str] = {}  # the label of each name's entity (by vote)
     groups: dict[tuple[str, str | None], list[Mention]] = {}
+
+    def key(m: Mention) -> tuple[str, str | None]:
+        """(name, None) for the name's entity; (name, label) for a team beside a city."""
+        return (m.canonical, m.label if m.role and label_of[m.canonical] != m.label else None)
+
     for m in mentions:
         if not m.role:
             groups.setdefault((m.canonical, None), []).append(m)
@@ -448,18 +453,17 @@ def group_mentions(
         label_of[canonical] = vote_label(group)
     for m in mentions:
         if m.role:
-            own = label_of.setdefault(m.canonical, m.label) != m.label
-            groups.setdefault((m.canonical, m.label if own else None), []).append(m)
+            label_of.setdefault(m.canonical, m.label)
+            groups.setdefault(key(m), []).append(m)
     entities: list[Entity] = []
     resolved: dict[tuple[str, str | None], tuple[str, str | None]] = {}
-    for key, group in groups.items():
-        canonical, own_label = key
+    for (canonical, own_label), group in groups.items():
         group.sort(key=lambda m: m.start)
         label = own_label or label_of[canonical]
         country = tables.country_of(canonical, label)
         if country is None and label in PLACE_LABELS | {"NORP"}:
             country = tables.country_of(group[0].surface, label)
-        resolved[key] = (label, country)
+        resolved[canonical, own_label] = (label, country)
         entities.append(
             Entity(
                 text=group[0].surface,
@@ -472,10 +476,7 @@ def group_mentions(
             )
         )
     entities.sort(key=lambda ent: (-ent["count"], ent["mentions"][0][0]))
-    refs = []
-    for m in mentions:
-        key = (m.canonical, None if label_of[m.canonical] == m.label or not m.role else m.label)
-        refs.append(MentionRef(m.start, m.end, m.canonical, *resolved[key]))
+    refs = [MentionRef(m.start, m.end, m.canonical, *resolved[key(m)]) for m in mentions]
     return entities, refs
 
 
