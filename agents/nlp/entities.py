@@ -95,6 +95,10 @@ class AliasTables:
                     return label
         return None
 
+    def is_known_place(self, name: str) -> bool:
+        """A country or city with a code, or a name in ``[places]``."""
+        return self.country_of(name, "GPE") is not None or name.casefold() in self.places
+
     def country_of(self, name: str, label: str) -> str | None:
         """ISO 3166-1 alpha-2 code for a place or nationality, else None."""
         key = name.casefold()
@@ -423,8 +427,7 @@ def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> 
                 place = (
                     m.label in PLACE_LABELS
                     or label in PLACE_LABELS
-                    or tables.country_of(m.canonical, "GPE") is not None
-                    or m.canonical.casefold() in tables.places
+                    or tables.is_known_place(m.canonical)
                 )
                 out[i] = m._replace(label=label, role=place)
     return out
@@ -527,7 +530,7 @@ def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: A
     key = text.casefold()
     if key in tables.organisations or text in tables.organisations:
         return False
-    if any(tables.country_of(text, label) for label in ("GPE", "NORP")) or key in tables.places:
+    if tables.is_known_place(text) or tables.country_of(text, "NORP"):
         return False
     forms = {key, key.removesuffix("s"), key.removesuffix("es")}
     if key.endswith("ies"):

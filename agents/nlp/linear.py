@@ -50,9 +50,9 @@ class SparseRows:
     @classmethod
     def build(cls, rows: Iterable[Features], bits: int) -> SparseRows:
         rows = list(rows)
-        count = sum(len(row) for row in rows)
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(row) for row in rows], out=indptr[1:])
+        count = int(indptr[-1])
         return cls(
             indptr,
             feature_indices((name for row in rows for name in row), count, bits),
