@@ -64,6 +64,15 @@ class RowRule(NamedTuple):
     shape: re.Pattern[str]
     labels: tuple[str, ...]
     relabel: frozenset[str]  # the labels a mention may have for the rule to change it
+    prefix: bool = False  # the shape is the start of the line: labels go to its first mentions
+    decides: bool = False  # the label is the name's, in every mention (a dateline's city)
+
+    def matches(self, shape: str) -> bool:
+        """Whether a line of this shape (mentions as "@") is one this rule labels."""
+        if not self.prefix:
+            return self.shape.fullmatch(shape) is not None
+        found = self.shape.match(shape)
+        return found is not None and found.group().count("@") >= len(self.labels)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ class AliasTables:
     countries: dict[str, str]
     places: dict[str, str]
     cities: dict[str, str]
+    #: pycountry's first-level subdivisions whose name only one country uses ("Nova
+    #: Scotia" → CA), with and without accents; below countries and cities.
+    regions: dict[str, str]
     demonyms: dict[str, str]
     organisations: dict[str, str]  # case-sensitive keys
     not_entities: frozenset[str]
@@ -82,6 +94,8 @@ class AliasTables:
     heads: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = ()
     legal_forms: frozenset[str] = frozenset()  # case-sensitive ("Co", "Inc.", ...)
     rows: tuple[RowRule, ...] = ()
+    #: Every name in ``[organisations]``, alias or canonical, case-folded.
+    organisation_names: frozenset[str] = frozenset()
 
     def head_label(self, name: str) -> str | None:
         """The label that a multi-word name's first or last word(s) decide, if any (never
@@ -99,11 +113,15 @@ class AliasTables:
         """A country or city with a code, or a name in ``[places]``."""
         return self.country_of(name, "GPE") is not None or name.casefold() in self.places
 
+    def is_known_organisation(self, name: str) -> bool:
+        """A name (alias or canonical) in ``[organisations]``, in any case."""
+        return name.casefold() in self.organisation_names
+
     def country_of(self, name: str, label: str) -> str | None:
         """ISO 3166-1 alpha-2 code for a place or nationality, else None."""
         key = name.casefold()
         if label in PLACE_LABELS:
-            return self.countries.get(key) or self.cities.get(key)
+            return self.countries.get(key) or self.cities.get(key) or self.regions.get(key)
         if label == "NORP":
             found = self.demonyms.get(key) or self.countries.get(key)
             if found is None and key.endswith("s"):
@@ -122,9 +140,32 @@ def _pycountry_names() -> dict[str, str]:
     return names
 
 
+def _without_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _pycountry_regions(exclude: Iterable[str]) -> dict[str, str]:
+    """First-level subdivisions (states, provinces, regions) whose name belongs to one
+    country only, except the names in ``exclude``: "Gaza" (Mozambique, Palestine) or
+    "Central" (eight countries) are left out."""
+    skip = {_without_accents(name).casefold() for name in exclude}
+    countries: dict[str, set[str]] = {}
+    for region in pycountry.subdivisions:
+        if getattr(region, "parent_code", None) is None:
+            name = str(region.name)
+            for key in {name.casefold(), _without_accents(name).casefold()}:
+                countries.setdefault(key, set()).add(str(region.country_code))
+    return {
+        key: codes.pop()
+        for key, codes in countries.items()
+        if len(codes) == 1 and _without_accents(key) not in skip
+    }
+
+
 @lru_cache(maxsize=8)
 def load_aliases(name: str = "aliases.toml") -> AliasTables:
-    """The alias tables, with pycountry's country names under the data file's."""
+    """The alias tables, with pycountry's country names under the data file's and its
+    regions."""
     data = load_toml(name)
 
     def folded(table: str) -> dict[str, str]:
@@ -132,12 +173,14 @@ def load_aliases(name: str = "aliases.toml") -> AliasTables:
 
     countries = _pycountry_names()
     countries.update(folded("countries"))
+    organisations = {str(k): str(v) for k, v in data.get("organisations", {}).items()}
     return AliasTables(
         countries=countries,
         places=folded("places"),
         cities=folded("cities"),
+        regions=_pycountry_regions(data.get("regions", {}).get("exclude", [])),
         demonyms=folded("demonyms"),
-        organisations={str(k): str(v) for k, v in data.get("organisations", {}).items()},
+        organisations=organisations,
         not_entities=frozenset(n.casefold() for n in data["not_entities"]["names"]),
         honorifics=frozenset(n.casefold() for n in data["honorifics"]["names"]),
         keep_the=frozenset(n.casefold() for n in data["keep_the"]["names"]),
@@ -146,12 +189,15 @@ def load_aliases(name: str = "aliases.toml") -> AliasTables:
             for label, spec in data.get("heads", {}).items()
         ),
         legal_forms=frozenset(str(n) for n in data.get("legal_forms", {}).get("names", [])),
+        organisation_names=frozenset(n.casefold() for pair in organisations.items() for n in pair),
         rows=tuple(
             RowRule(
                 str(row["name"]),
                 re.compile(str(row["shape"])),
                 tuple(str(label) for label in row["labels"]),
                 frozenset(str(label) for label in row["from"]),
+                bool(row.get("prefix", False)),
+                bool(row.get("decides", False)),
             )
             for row in data.get("rows", [])
         ),
@@ -168,6 +214,7 @@ class Mention(NamedTuple):
     label: str
     fixed: bool = False  # canonical/label come from an alias table: never merged
     role: bool = False  # label given by its line's shape (a table row): not in the vote
+    decides: bool = False  # label given by a line shape that names the place (a dateline)
 
 
 class MentionRef(NamedTuple):
@@ -416,14 +463,22 @@ def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> 
         parts.append(text[cursor : len(text) if end < 0 else end])
         shape = "".join(parts).strip()
         rule = next(
-            (r for r in tables.rows if len(r.labels) == len(found) and r.shape.fullmatch(shape)),
+            (
+                r
+                for r in tables.rows
+                if (r.prefix or len(r.labels) == len(found)) and r.matches(shape)
+            ),
             None,
         )
         if rule is None:
             continue
-        for i, label in zip(found, rule.labels, strict=True):
+        for i, label in zip(found, rule.labels, strict=False):
             m = out[i]
-            if m.label == label or m.label in rule.relabel:
+            if m.label == "ORG" and tables.is_known_organisation(m.canonical):
+                continue  # "UNITED NATIONS, Nov 28 (Reuters) -"
+            if rule.decides and (m.label == label or m.label in rule.relabel):
+                out[i] = m._replace(label=label, decides=True)
+            elif m.label == label or m.label in rule.relabel:
                 place = (
                     m.label in PLACE_LABELS
                     or label in PLACE_LABELS
@@ -441,7 +496,8 @@ def group_mentions(
 
     Mentions with a table ``role`` do not vote: they join their name's entity when they
     have its label, else they make an entity of their own with that label (the team
-    "Chicago", ORG, beside the city, GPE)."""
+    "Chicago", ORG, beside the city, GPE). A mention that ``decides`` (a dateline's city)
+    gives its label to its name's entity, whatever the vote."""
     label_of: dict[str, str] = {}  # the label of each name's entity (by vote)
     groups: dict[tuple[str, str | None], list[Mention]] = {}
 
@@ -453,7 +509,8 @@ def group_mentions(
         if not m.role:
             groups.setdefault((m.canonical, None), []).append(m)
     for (canonical, _), group in groups.items():
-        label_of[canonical] = vote_label(group)
+        decided = [m.label for m in group if m.decides]
+        label_of[canonical] = decided[0] if decided else vote_label(group)
     for m in mentions:
         if m.role:
             label_of.setdefault(m.canonical, m.label)

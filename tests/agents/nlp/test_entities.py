@@ -472,3 +472,60 @@ def test_a_team_named_after_a_city_is_its_own_entity() -> None:
         ("Lotte", "ORG"), ("Haitai", "ORG"),
         ("Lotte", "ORG"),
     ]  # fmt: skip
+
+
+def test_wire_dateline_names_its_city_and_region() -> None:
+    text = (
+        "Quake hits Peru\n\n"
+        "AREQUIPA, Peru, Aug 5 (Wirestream) - A quake struck Arequipa, where Arequipa "
+        "officials said Quispe was safe.\n\n"
+        "HALIFAX, Nova Scotia, Aug. 5 - It was found on a beach.\n\n"
+        "UNITED NATIONS, Nov 28 (Reuters) - The Security Council met.\n\n"
+        "Later, Arequipa said (in a statement) - nothing."
+    )
+    names = [
+        ("Peru", "GPE"),
+        ("AREQUIPA", "ORG"), ("Peru", "GPE"), ("Wirestream", "ORG"),
+        ("Arequipa", "ORG"), ("Arequipa", "ORG"), ("Quispe", "PERSON"),
+        ("HALIFAX", "ORG"), ("Nova Scotia", "PERSON"),
+        ("UNITED NATIONS", "ORG"), ("Security Council", "ORG"),
+        ("Arequipa", "ORG"),
+    ]  # fmt: skip
+    mentions = table_roles(text, mentions_in(text, names), TABLES)
+    assert [(x.label, x.decides) for x in mentions] == [
+        ("GPE", False),
+        ("GPE", True), ("GPE", True), ("ORG", False),  # the agency keeps its label
+        ("ORG", False), ("ORG", False), ("PERSON", False),  # prose is not a dateline
+        ("GPE", True), ("GPE", True),
+        ("ORG", False), ("ORG", False),  # a known organisation is never relabelled
+        ("ORG", False),  # no month and day: not a dateline
+    ]  # fmt: skip
+    entities, _ = group_mentions(mentions, 15, TABLES)
+    labels = {e["canonical"]: (e["label"], e["count"], e["country"]) for e in entities}
+    # Four ORG mentions in the text are outvoted by the dateline: the city is a place.
+    assert labels["Arequipa"] == ("GPE", 4, "PE")  # a region of Peru (pycountry)
+    assert labels["Halifax"] == ("GPE", 1, None)  # no table knows the city
+    assert labels["Nova Scotia"] == ("GPE", 1, "CA")
+    assert labels["Peru"] == ("GPE", 2, "PE")
+    assert labels["United Nations"] == ("ORG", 1, None)
+    assert labels["Wirestream"] == ("ORG", 1, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Nova Scotia", "CA"),
+        ("Meghalaya", "IN"),  # pycountry spells it with an accent
+        ("Île-de-France", "FR"),
+        ("Ile-de-France", "FR"),
+        ("Limpopo", "ZA"),
+        ("Georgia", "GE"),  # the country comes first
+        ("Punjab", None),  # India and Pakistan
+        ("Central", None),  # eight countries
+        ("North", None),  # an ordinary word ([regions] exclude)
+        ("Victoria", None),  # the state, a city, a lake, a name
+    ],
+)
+def test_regions_give_their_country(name: str, code: str | None) -> None:
+    assert TABLES.country_of(name, "GPE") == code
+    assert TABLES.country_of(name, "PERSON") is None
