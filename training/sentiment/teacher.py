@@ -70,10 +70,18 @@ def build_teacher(config: dict[str, Any]) -> tuple[Any, Any]:
     return AutoTokenizer.from_pretrained(path), Teacher()
 
 
+def marked(pair: Pair) -> str:
+    """The sentence with its target in brackets: "[Smith]" tells which mention is meant."""
+    text, start, end = pair
+    return f"{text[:start]}[{text[start:end]}]{text[end:]}"
+
+
 def encode_pairs(tokenizer: Any, pairs: list[Pair], config: dict[str, Any]) -> Any:
-    """The sentence and the target's text as a sentence pair."""
+    """The sentence (its target in brackets if ``mark_target``) and the target's text as
+    a sentence pair."""
+    mark = bool(config.get("mark_target", False))
     return tokenizer(
-        [p[0] for p in pairs],
+        [marked(p) if mark else p[0] for p in pairs],
         [p[0][p[1] : p[2]] for p in pairs],
         padding=True,
         truncation=True,

@@ -187,6 +187,8 @@ def test_head_words_decide_the_label() -> None:
     assert TABLES.head_label("Network Rail") == "ORG"
     assert TABLES.head_label("Ministry of Hajj") == "ORG"
     assert TABLES.head_label("Primeira Liga") == "ORG"
+    assert TABLES.head_label("FC Ribeira") == "ORG"  # football clubs
+    assert TABLES.head_label("Braga Atletico") == "ORG"
     assert TABLES.head_label("West Bank") is None  # a known place
     assert TABLES.head_label("Rail") is None  # one word
     assert TABLES.head_label("Helena Brandt") is None
