@@ -15,7 +15,9 @@ from agents.nlp.linear import LinearModel
 
 def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
     """A training config (JSON), with ``key=JSON`` overrides from ``--set`` applied; a
-    dotted key (``dense.hidden=128``) sets a key of a nested object, which must exist."""
+    dotted key (``dense.hidden=128``) sets a key of a nested object, which must exist. A
+    value that is not JSON is taken as a string where the setting is one
+    (``transfer=.cache/x.jsonl``), else refused."""
     config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     for item in overrides:
         key, value = item.split("=", 1)
@@ -25,7 +27,12 @@ def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:
             if not isinstance(node.get(part), dict):
                 raise SystemExit(f"--set {key}: {path.name} has no object {part!r}")
             node = node[part]
-        node[last] = json.loads(value)
+        try:
+            node[last] = json.loads(value)
+        except json.JSONDecodeError:
+            if not isinstance(node.get(last), str):
+                raise SystemExit(f"--set {item}: not a JSON value") from None
+            node[last] = value
     return config
 
 

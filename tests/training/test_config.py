@@ -28,3 +28,13 @@ def test_every_set_option_counts(tmp_path: Path) -> None:
     parser = model_parser("x", "sentiment", tmp_path / "config.json", data="newsmtsc")
     args = parser.parse_args(["--set", "epochs=5", "--set", "seed=1", "dropout=0.1"])
     assert args.set == ["epochs=5", "seed=1", "dropout=0.1"]
+
+
+def test_a_string_setting_takes_a_bare_value(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"transfer": "a.jsonl", "epochs": 8}))
+    config = read_config(path, ["transfer=.cache/b.jsonl", "epochs=5"])
+    assert config == {"transfer": ".cache/b.jsonl", "epochs": 5}
+    assert read_config(path, ['transfer="c.jsonl"'])["transfer"] == "c.jsonl"
+    with pytest.raises(SystemExit, match="epochs=five: not a JSON value"):
+        read_config(path, ["epochs=five"])
