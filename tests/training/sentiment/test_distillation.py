@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from training.sentiment.recurrent import Examples, contrasted, read_transfer
-from training.sentiment.teacher import CONFIG, reuters_texts, training_settings, transfer_pairs
+from training.sentiment.teacher import (
+    CONFIG,
+    marked,
+    reuters_texts,
+    training_settings,
+    transfer_pairs,
+)
 from training.sentiment.train import Featurised
 
 
@@ -120,6 +126,14 @@ def test_a_cached_teacher_is_reused_when_only_the_labelling_settings_change() ->
     config = json.loads(CONFIG.read_text(encoding="utf-8"))
     settings = training_settings(config)
     assert "transfer_targets" not in settings and "transfer_per_sentence" not in settings
-    assert settings["epochs"] == config["epochs"] == 3
+    assert settings["epochs"] == config["epochs"] == 4
+    assert settings["mark_target"] is True
     assert training_settings({**config, "transfer_targets": 5}) == settings
     assert training_settings({**config, "epochs": 2}) != settings
+    assert training_settings({**config, "mark_target": False}) != settings
+
+
+def test_the_teacher_is_shown_which_mention_is_meant() -> None:
+    text = "Smith praised Jones, and Jones thanked Smith."
+    assert marked((text, 25, 30)) == "Smith praised Jones, and [Jones] thanked Smith."
+    assert marked((text, 0, 5)) == "[Smith] praised Jones, and Jones thanked Smith."
