@@ -110,7 +110,7 @@ class AliasTables:
         return None
 
     def is_known_place(self, name: str) -> bool:
-        """A country or city with a code, or a name in ``[places]``."""
+        """A country, city or region with a code, or a name in ``[places]``."""
         return self.country_of(name, "GPE") is not None or name.casefold() in self.places
 
     def is_known_organisation(self, name: str) -> bool:
