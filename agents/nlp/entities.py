@@ -67,10 +67,12 @@ class RowRule(NamedTuple):
     prefix: bool = False  # the shape is the start of the line: labels go to its first mentions
     decides: bool = False  # the label is the name's, in every mention (a dateline's city)
 
-    def matches(self, shape: str) -> bool:
-        """Whether a line of this shape (mentions as "@") is one this rule labels."""
+    def matches(self, shape: str, mentions: int) -> bool:
+        """Whether a line of this shape (its ``mentions`` as "@") is one this rule labels:
+        the whole line with one label per mention, or (``prefix``) its start with at
+        least as many mentions as labels."""
         if not self.prefix:
-            return self.shape.fullmatch(shape) is not None
+            return mentions == len(self.labels) and bool(self.shape.fullmatch(shape))
         found = self.shape.match(shape)
         return found is not None and found.group().count("@") >= len(self.labels)
 
@@ -462,29 +464,24 @@ def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> 
             cursor = mentions[i].end
         parts.append(text[cursor : len(text) if end < 0 else end])
         shape = "".join(parts).strip()
-        rule = next(
-            (
-                r
-                for r in tables.rows
-                if (r.prefix or len(r.labels) == len(found)) and r.matches(shape)
-            ),
-            None,
-        )
+        rule = next((r for r in tables.rows if r.matches(shape, len(found))), None)
         if rule is None:
             continue
         for i, label in zip(found, rule.labels, strict=False):
             m = out[i]
+            if m.label != label and m.label not in rule.relabel:
+                continue
             if m.label == "ORG" and tables.is_known_organisation(m.canonical):
                 continue  # "UNITED NATIONS, Nov 28 (Reuters) -"
-            if rule.decides and (m.label == label or m.label in rule.relabel):
+            if rule.decides:
                 out[i] = m._replace(label=label, decides=True)
-            elif m.label == label or m.label in rule.relabel:
-                place = (
-                    m.label in PLACE_LABELS
-                    or label in PLACE_LABELS
-                    or tables.is_known_place(m.canonical)
-                )
-                out[i] = m._replace(label=label, role=place)
+                continue
+            place = (
+                m.label in PLACE_LABELS
+                or label in PLACE_LABELS
+                or tables.is_known_place(m.canonical)
+            )
+            out[i] = m._replace(label=label, role=place)
     return out
 
 
