@@ -586,6 +586,12 @@ def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: A
         return False
     if tables.is_known_place(text) or tables.country_of(text, "NORP"):
         return False
+    return is_word(text, words)
+
+
+def is_word(text: str, words: frozenset[str]) -> bool:
+    """Whether ``text``, case-folded and maybe a regular plural, is in ``words``."""
+    key = text.casefold()
     forms = {key, key.removesuffix("s"), key.removesuffix("es")}
     if key.endswith("ies"):
         forms.add(key[:-3] + "y")
@@ -596,23 +602,31 @@ def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: A
 _JOINING_WORDS = frozenset({"of", "on", "for", "and", "the", "de", "du", "la", "le", "van", "von"})
 
 
-def joined_spans(ents: Sequence[Span]) -> list[tuple[str, int, str]]:
-    """(text, start char, label) of the entities, with a name the NER cut in two at a
-    joining word put back together ("International Coordinating Group on" + "Vaccine
-    Provision", same label, next token) and a joining word left dangling at the end of a
-    span dropped."""
+def joined_spans(
+    ents: Sequence[Span],
+    tables: AliasTables | None = None,
+    words: frozenset[str] = frozenset(),
+) -> list[tuple[str, int, str]]:
+    """(text, start char, label) of the entities, with a name the NER cut in two put back
+    together:
+
+    - at a joining word it left at the end of the first part, when both parts have one
+      label, or the first is an ORG and the second no place that ``tables`` knows
+      ("International Coordinating Group on" + "Vaccine Provision"; "Ministry of Hajj
+      and" + "Umrah", a PERSON; not "Kia Motor Corp of" + "South Korea");
+    - at an "and" between them, when the whole name has an organisation's head word
+      (``tables``) and the other part, which the NER did not call an ORG, is only
+      capitalised ordinary words (``words``): "Ministry of Disaster Management" and
+      "Relief" (a PERSON), "Children" (a LOC) and "Families Agency".
+
+    A joining word left dangling at the end of a span is dropped."""
     out: list[tuple[str, int, str]] = []
     previous: Span | None = None
     for ent in ents:
-        if (
-            previous is not None
-            and previous.label_ == ent.label_
-            and previous.end == ent.start
-            and previous[-1].text in _JOINING_WORDS
-            and out
-        ):
+        if previous is not None and out and _continues(previous, ent, tables, words):
             start = previous.start_char
-            out[-1] = (ent.doc.text[start : ent.end_char], start, ent.label_)
+            label = "ORG" if "ORG" in (previous.label_, ent.label_) else ent.label_
+            out[-1] = (ent.doc.text[start : ent.end_char], start, label)
         else:
             out.append((ent.text, ent.start_char, ent.label_))
         previous = ent
@@ -623,6 +637,32 @@ def joined_spans(ents: Sequence[Span]) -> list[tuple[str, int, str]]:
             text = head
         fixed.append((text, start, label))
     return fixed
+
+
+def _continues(
+    previous: Span, ent: Span, tables: AliasTables | None, words: frozenset[str]
+) -> bool:
+    """Whether ``ent`` is the rest of the name ``previous`` starts (see joined_spans)."""
+    if previous.end == ent.start and previous[-1].text in _JOINING_WORDS:
+        if previous.label_ == ent.label_:
+            return True
+        # an organisation's name goes on, unless into a place: "Kia Motor Corp of" + "South Korea"
+        return (
+            previous.label_ == "ORG" and tables is not None and not tables.is_known_place(ent.text)
+        )
+    if tables is None or not words or ent.start != previous.end + 1:
+        return False
+    if ent.doc[previous.end].text != "and" or "\n" in ent.doc[previous.end].whitespace_:
+        return False
+    if tables.head_label(previous.text) == "ORG":
+        other = ent  # "Ministry of Trade" and "Industry"
+    elif tables.head_label(ent.text) == "ORG":
+        other = previous  # "Children" and "Families Agency"
+    else:
+        return False
+    if other.label_ == "ORG":
+        return False  # an organisation of its own: "Ministry of Defence" and "Foreign Office"
+    return all(w.istitle() and is_word(w, words) for w in other.text.split())
 
 
 def extract_entities(
@@ -638,7 +678,7 @@ def extract_entities(
     if words:
         inside = capitalised_inside(doc)
         ents = [e for e in ents if not is_common_word(e, words, inside, tables)]
-    mentions = mentions_from_spans(joined_spans(ents), tables, labels)
+    mentions = mentions_from_spans(joined_spans(ents, tables, words), tables, labels)
     mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
     mentions = merge_short_organisations(mentions, tables)
     mentions = table_roles(doc.text, mentions, tables)
@@ -646,15 +686,19 @@ def extract_entities(
 
 
 def lemmatizer_words(nlp: Language) -> frozenset[str]:
-    """The lower-case English words the pipeline's rule lemmatizer knows (its
-    ``lemma_index`` table, WordNet's lemmas); empty when there is no such table."""
+    """The lower-case English words the pipeline's rule lemmatizer knows: its
+    ``lemma_index`` table (WordNet's lemmas) and the irregular forms of its ``lemma_exc``
+    table ("children", "went"); empty when there is no such table."""
     if "lemmatizer" not in nlp.component_names:
         return frozenset()
     lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
     if lookups is None or not lookups.has_table("lemma_index"):
         return frozenset()
     index = lookups.get_table("lemma_index")
-    return frozenset(w for pos in index.values() for w in pos)
+    found = {w for pos in index.values() for w in pos}
+    if lookups.has_table("lemma_exc"):
+        found.update(w for pos in lookups.get_table("lemma_exc").values() for w in pos)
+    return frozenset(found)
 
 
 class EntityComponent:

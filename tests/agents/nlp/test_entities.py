@@ -396,9 +396,44 @@ def test_a_name_cut_at_a_joining_word_is_put_back_together() -> None:
         ("Group on Vaccine Provision", 4, "ORG"),
         ("Bank", 35, "ORG"),
     ]
-    # different labels, or not next to each other: left apart
+    # an organisation's name goes on whatever the NER called the rest, but not into a place
     doc.ents = [Span(doc, 1, 3, label="ORG"), Span(doc, 3, 5, label="PERSON")]
+    assert joined_spans(doc.ents, TABLES) == [("Group on Vaccine Provision", 4, "ORG")]
+    korea = Doc(VOCAB, words=["Kia", "Motor", "Corp", "of", "South", "Korea", "said"])
+    korea.ents = [Span(korea, 0, 4, label="ORG"), Span(korea, 4, 6, label="GPE")]
+    assert joined_spans(korea.ents, TABLES) == [
+        ("Kia Motor Corp", 0, "ORG"),
+        ("South Korea", 18, "GPE"),
+    ]
+    # another label before the joining word, or not next to each other: left apart
+    doc.ents = [Span(doc, 1, 3, label="PERSON"), Span(doc, 3, 5, label="ORG")]
     assert [text for text, _, _ in joined_spans(doc.ents)] == ["Group", "Vaccine Provision"]
+    doc.ents = [Span(doc, 1, 2, label="ORG"), Span(doc, 3, 5, label="ORG")]
+    assert [text for text, _, _ in joined_spans(doc.ents)] == ["Group", "Vaccine Provision"]
+
+
+def test_a_name_cut_at_and_is_put_back_together_when_it_has_an_organisation_head() -> None:
+    text = (
+        "the Ministry of Trade and Industry , the Children and Families Agency , "
+        "the Ministry of Defence and Foreign Office , Google and Harvard University"
+    )
+    doc = Doc(VOCAB, words=text.split())
+    ents = [(1, 4, "ORG"), (5, 6, "PERSON"), (8, 9, "LOC"), (10, 12, "ORG")]
+    ents += [(14, 17, "ORG"), (18, 20, "ORG"), (21, 22, "ORG"), (23, 25, "ORG")]
+    doc.ents = [Span(doc, a, b, label=label) for a, b, label in ents]
+    words = frozenset({"industry", "child", "children", "foreign", "office", "google"})
+    assert [(t, label) for t, _, label in joined_spans(doc.ents, TABLES, words)] == [
+        ("Ministry of Trade and Industry", "ORG"),
+        ("Children and Families Agency", "ORG"),
+        # the other part is an organisation of its own, or the name has no head word
+        ("Ministry of Defence", "ORG"),
+        ("Foreign Office", "ORG"),
+        ("Google", "ORG"),
+        ("Harvard University", "ORG"),
+    ]
+    # without the word list, or words that are not ordinary ones, nothing is joined
+    assert len(joined_spans(doc.ents, TABLES)) == 8
+    assert len(joined_spans(doc.ents, TABLES, frozenset({"foreign"}))) == 8
 
 
 def mentions_in(text: str, names: list[tuple[str, str]]) -> list[Mention]:
