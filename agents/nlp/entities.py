@@ -566,8 +566,8 @@ def capitalised_inside(doc: Doc) -> set[str]:
 
 
 def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: AliasTables) -> bool:
-    """A one-word, sentence-initial, title-case entity followed by a lower-case word or a
-    comma (not "Essex 320": a table row), whose
+    """A one-word, sentence-initial, title-case entity followed by running text (see
+    ``_prose_follows``: not "Essex 320", a table row), whose
     word is an ordinary English word (the lemmatizer's word list) that the article never
     capitalises inside a sentence and no alias table knows: "Terrorism is ...",
     "Landslides blocked ..." are not names."""
@@ -576,8 +576,7 @@ def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: A
     text = ent.text
     if not (text.istitle() and text.isalpha()) or text in inside:
         return False
-    following = ent.doc[ent.end] if ent.end < len(ent.doc) else None
-    if following is None or not (following.is_lower or following.text == ","):
+    if not _prose_follows(ent.doc, ent.end):
         return False
     if not sentence_initial(ent[0]):
         return False
@@ -587,6 +586,14 @@ def is_common_word(ent: Span, words: frozenset[str], inside: set[str], tables: A
     if tables.is_known_place(text) or tables.country_of(text, "NORP"):
         return False
     return is_word(text, words)
+
+
+def _prose_follows(doc: Doc, i: int) -> bool:
+    """Whether token ``i`` starts running text: a lower-case word or a comma, or a number
+    followed by one ("Magnitude 7.1 earthquake"), not a table row's figures ("Essex 320")."""
+    if i < len(doc) and doc[i].like_num:
+        i += 1
+    return i < len(doc) and (doc[i].is_lower or doc[i].text == ",")
 
 
 def is_word(text: str, words: frozenset[str]) -> bool:

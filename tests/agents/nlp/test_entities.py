@@ -356,6 +356,16 @@ def test_sentence_initial_common_words_are_not_names() -> None:
     assert [e["canonical"] for e in entities] == ["Terrorism", "Landslides", "Ortega"]
 
 
+def test_a_common_word_before_a_figure_in_running_text_is_not_a_name() -> None:
+    # "Magnitude 7.1 earthquake ..." is prose; "Landslides 3 1" is a table row
+    words = ["Magnitude", "7.1", "earthquake", "kills", "38", ".", "Landslides", "3", "1"]
+    doc = doc_with_ents(words, [0, 6], [(0, "ORG"), (6, "ORG")])
+    inside = capitalised_inside(doc)
+    assert [
+        e.text for e in doc.ents if is_common_word(e, WORDS | {"magnitude"}, inside, TABLES)
+    ] == ["Magnitude"]
+
+
 def test_names_that_are_also_words_are_kept() -> None:
     # a known place; a word the article capitalises inside a sentence; a table row
     words = [
