@@ -7,7 +7,7 @@
 Fits on NewsMTSC ``train.jsonl`` (gold labels; targets that share their sentence with a
 target of another label get weight ``contrast_weight``, so the GRU learns to tell targets
 apart rather than read the sentence's tone) plus, with weight ``transfer_weight``, the
-teacher's class probabilities for ``transfer_targets`` Reuters-21578 targets
+teacher's class probabilities for ``transfer_targets`` Reuters-21578 and BBC News targets
 (``.cache/sentiment/transfer.jsonl``, written by :mod:`training.sentiment.teacher`), with
 the inputs :mod:`agents.nlp.recurrent` describes (computed by
 :class:`training.sentiment.train.Featurised`, the same encoder as the sparse model).
@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             transfer, bits, mean, scale, soft, float(config["transfer_weight"])
         ).items
         meta["trained_on"] += (
-            f" and the teacher's labels for {len(transfer_items)} Reuters-21578 targets"
+            f" and the teacher's labels for {len(transfer_items)}"
+            " Reuters-21578 and BBC News targets"
         )
         print(f"{len(transfer_items)} transfer targets", file=sys.stderr)
     if args.cv > 1:

@@ -11,9 +11,11 @@ the sentence shows the target in brackets, "... while [Jones] was praised", so t
 teacher knows which mention is meant when a name occurs twice. It is too slow for
 the pipeline (about 30 targets/s on one core), so it never runs there: it only labels the
 transfer set. That set is PERSON, ORG and GPE mentions found by the pipeline's own NER
-model in the sentences of Reuters-21578's training articles (``lewissplit`` TRAIN), a
-corpus no score is measured on. The teacher's class probabilities for each are written to
-``.cache/sentiment/transfer.jsonl`` (not committed: it holds Reuters text). devtest_mt
+model in the sentences of Reuters-21578's training articles (``lewissplit`` TRAIN, up to
+``transfer_targets``), then in those of BBC News dev (up to ``bbc_targets``; no sentiment
+score is measured on either corpus). The teacher's class probabilities for each are
+written to ``.cache/sentiment/transfer.jsonl``, Reuters first (not committed: it holds
+their text). devtest_mt
 macro-F1 after each epoch is printed for the record; the last epoch's model is used,
 whatever those figures are. Settings: ``teacher.json``.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ CACHE = ROOT / ".cache" / "sentiment"
 
 Pair = tuple[str, int, int]  # sentence, first and last character of the target
 # Settings that change the labelling pass only: a cached teacher is reused across them.
-LABELLING_KEYS = ("transfer_targets", "transfer_per_sentence")
+LABELLING_KEYS = ("transfer_targets", "bbc_targets", "transfer_per_sentence")
 
 
 def training_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -192,10 +194,31 @@ def reuters_texts(path: Path, seed: int) -> Iterator[str]:
     return (texts[i] for i in order)
 
 
-def transfer_pairs(path: Path, config: dict[str, Any]) -> list[Pair]:
-    """Up to ``transfer_targets`` (sentence, start, end) PERSON/ORG/GPE mentions, at most
-    ``transfer_per_sentence`` per sentence, from sentences of 6 to 60 tokens that are
-    not all capitals, found by the pipeline's sentence splitter and NER model."""
+def bbc_texts(path: Path, seed: int) -> Iterator[str]:
+    """Bodies of BBC News articles (JSONL), whitespace collapsed, in a seeded shuffled
+    order."""
+    texts = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                texts.append(" ".join(str(json.loads(line)["body"]).split()))
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return (texts[i] for i in order)
+
+
+#: Transfer corpora in the order they are labelled: name → (file under the data
+#: directory, its texts, the config key of its maximum number of targets).
+CORPORA: dict[str, tuple[str, Callable[[Path, int], Iterator[str]], str]] = {
+    "reuters": ("reuters21578/reuters21578.jsonl", reuters_texts, "transfer_targets"),
+    "bbc": ("bbc/bbc.dev.jsonl", bbc_texts, "bbc_targets"),
+}
+
+
+def transfer_pairs(path: Path, config: dict[str, Any], corpus: str = "reuters") -> list[Pair]:
+    """Up to ``config[limit key]`` (sentence, start, end) PERSON/ORG/GPE mentions of one of
+    the ``CORPORA``, at most ``transfer_per_sentence`` per sentence, from sentences of 6 to
+    60 tokens that are not all capitals, found by the pipeline's sentence splitter and NER
+    model."""
     import spacy
 
     from agents.nlp.pipeline import DEFAULT_MODEL, NER_MODEL_PATH, load_ner
@@ -203,10 +226,13 @@ def transfer_pairs(path: Path, config: dict[str, Any]) -> list[Pair]:
     nlp = spacy.load(DEFAULT_MODEL, exclude=["parser", "ner", "attribute_ruler", "lemmatizer"])
     nlp.enable_pipe("senter")
     nlp.add_pipe("ner", source=load_ner(NER_MODEL_PATH))
-    limit, per_sentence = int(config["transfer_targets"]), int(config["transfer_per_sentence"])
+    _, texts, key = CORPORA[corpus]
+    limit, per_sentence = int(config.get(key, 0)), int(config["transfer_per_sentence"])
+    if limit <= 0:
+        return []
     pairs: list[Pair] = []
     seen: set[str] = set()
-    for doc in nlp.pipe(reuters_texts(path, int(config["seed"])), batch_size=64):
+    for doc in nlp.pipe(texts(path, int(config["seed"])), batch_size=64):
         for sent in doc.sents:
             text = sent.text.strip()
             if not 6 <= len(sent) <= 60 or text.upper() == text or text in seen:
@@ -238,24 +264,36 @@ def main(argv: list[str] | None = None) -> int:
     else:
         tokenizer, model = saved
         print(f"teacher read from {args.cache}", file=sys.stderr)
-    started = time.perf_counter()
-    pairs = transfer_pairs(args.data / "reuters21578" / "reuters21578.jsonl", config)
-    print(f"{len(pairs)} transfer targets ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    probs = probabilities(tokenizer, model, pairs, config, progress=True)
     out = args.cache / "transfer.jsonl"
+    begun = time.perf_counter()
+    every: list[Any] = []
     with out.open("w", encoding="utf-8") as fh:
-        for (text, start, end), p in zip(pairs, probs, strict=True):
-            row = {
-                "sentence": text,
-                "from": start,
-                "to": end,
-                "probs": [round(float(x), 5) for x in p],
-            }
-            fh.write(json.dumps(row) + "\n")
+        for corpus, (name, _, _) in CORPORA.items():
+            started = time.perf_counter()
+            pairs = transfer_pairs(args.data / name, config, corpus)
+            print(
+                f"{len(pairs)} {corpus} transfer targets ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+            )
+            if not pairs:
+                continue
+            # one corpus at a time: its batches (and so its rounded figures) do not
+            # depend on the other corpus
+            probs = probabilities(tokenizer, model, pairs, config, progress=True)
+            every.append(probs)
+            for (text, start, end), p in zip(pairs, probs, strict=True):
+                row = {
+                    "sentence": text,
+                    "from": start,
+                    "to": end,
+                    "probs": [round(float(x), 5) for x in p],
+                }
+                fh.write(json.dumps(row) + "\n")
+    probs = np.concatenate(every) if every else np.zeros((0, len(TARGET_CLASSES)))
     counts = np.bincount(probs.argmax(axis=1), minlength=len(TARGET_CLASSES))
     print(
         f"wrote {out}: {dict(zip(TARGET_CLASSES, counts.tolist(), strict=True))} "
-        f"({time.perf_counter() - started:.0f} s)",
+        f"({time.perf_counter() - begun:.0f} s)",
         file=sys.stderr,
     )
     return 0

@@ -1,4 +1,4 @@
-"""The transfer set the sentiment GRU is distilled from: Reuters sentences and their
+"""The transfer set the sentiment GRU is distilled from: Reuters and BBC sentences and their
 PERSON/ORG/GPE targets, the teacher's soft labels, and the GRU's training examples."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from training.sentiment.recurrent import Examples, contrasted, read_transfer
 from training.sentiment.teacher import (
     CONFIG,
+    bbc_texts,
     marked,
     reuters_texts,
     training_settings,
@@ -42,6 +43,23 @@ def test_reuters_texts_are_training_bodies_on_one_line(tmp_path: Path) -> None:
         "Treasury Secretary James Baker said the U.S. opposes Soviet membership of the "
         "World Bank. Baker spoke to reporters in Washington on Friday."
     ]
+
+
+def test_bbc_texts_are_every_body_on_one_line_in_a_seeded_order(tmp_path: Path) -> None:
+    path = tmp_path / "bbc.jsonl"
+    bodies = [f"Story {i} said\n\nthe  minister." for i in range(6)]
+    rows = [
+        {"id": str(i), "category": "politics", "headline": "H", "body": b}
+        for i, b in enumerate(bodies)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n", encoding="utf-8")
+    texts = list(bbc_texts(path, seed=0))
+    assert sorted(texts) == [f"Story {i} said the minister." for i in range(6)]
+    assert texts == list(bbc_texts(path, seed=0))
+    assert texts != list(bbc_texts(path, seed=1))  # 6! orders: another seed, another order
+    # a corpus whose limit is 0 (or missing) gives no targets without reading it
+    config = {"seed": 0, "bbc_targets": 0, "transfer_per_sentence": 3}
+    assert transfer_pairs(tmp_path / "missing.jsonl", config, "bbc") == []
 
 
 def test_transfer_pairs_are_the_ner_targets_of_each_sentence(tmp_path: Path) -> None:
