@@ -29,8 +29,8 @@ soak: $(STAMP)
 # Retrain the committed models from ../shared/data (NER about 15 min on one core).
 # The sentiment GRU is trained with PyTorch (the `train` extra; the pipeline runs it with
 # numpy), so this target installs it first. The GRU also learns from a transformer
-# teacher's labels for 40,000 Reuters-21578 mentions: training the teacher and labelling
-# take about 45 minutes on two cores (cached in .cache/sentiment afterwards); see
+# teacher's labels for 71,008 Reuters-21578 and BBC News mentions: training the teacher
+# and labelling take about an hour on two cores (cached in .cache/sentiment afterwards); see
 # training/sentiment/README.md.
 # With torch in .venv, spaCy (thinc) imports it at start-up, about 2 s slower, and the
 # enrichment measured slower too (bench.quality throughput ratio 0.50-0.57 against
