@@ -630,10 +630,10 @@ def joined_spans(
     out: list[tuple[str, int, str]] = []
     previous: Span | None = None
     for ent in ents:
-        if previous is not None and out and _continues(previous, ent, tables, words):
-            start = previous.start_char
-            label = "ORG" if "ORG" in (previous.label_, ent.label_) else ent.label_
-            out[-1] = (ent.doc.text[start : ent.end_char], start, label)
+        joined = None if previous is None else _joined_label(previous, ent, tables, words)
+        if previous is not None and joined is not None:
+            start = out[-1][1]  # previous's name, which may already join an earlier part
+            out[-1] = (ent.doc.text[start : ent.end_char], start, joined)
         else:
             out.append((ent.text, ent.start_char, ent.label_))
         previous = ent
@@ -646,30 +646,33 @@ def joined_spans(
     return fixed
 
 
-def _continues(
+def _joined_label(
     previous: Span, ent: Span, tables: AliasTables | None, words: frozenset[str]
-) -> bool:
-    """Whether ``ent`` is the rest of the name ``previous`` starts (see joined_spans)."""
+) -> str | None:
+    """The label of ``previous`` and ``ent`` as one name, when ``ent`` is the rest of the
+    name ``previous`` starts (see joined_spans), else None."""
     if previous.end == ent.start and previous[-1].text in _JOINING_WORDS:
         if previous.label_ == ent.label_:
-            return True
+            return ent.label_
         # an organisation's name goes on, unless into a place: "Kia Motor Corp of" + "South Korea"
-        return (
-            previous.label_ == "ORG" and tables is not None and not tables.is_known_place(ent.text)
-        )
+        if previous.label_ == "ORG" and tables is not None and not tables.is_known_place(ent.text):
+            return "ORG"
+        return None
     if tables is None or not words or ent.start != previous.end + 1:
-        return False
+        return None
     if ent.doc[previous.end].text != "and" or "\n" in ent.doc[previous.end].whitespace_:
-        return False
+        return None
     if tables.head_label(previous.text) == "ORG":
         other = ent  # "Ministry of Trade" and "Industry"
     elif tables.head_label(ent.text) == "ORG":
         other = previous  # "Children" and "Families Agency"
     else:
-        return False
+        return None
     if other.label_ == "ORG":
-        return False  # an organisation of its own: "Ministry of Defence" and "Foreign Office"
-    return all(w.istitle() and is_word(w, words) for w in other.text.split())
+        return None  # an organisation of its own: "Ministry of Defence" and "Foreign Office"
+    if all(w.istitle() and is_word(w, words) for w in other.text.split()):
+        return "ORG"
+    return None
 
 
 def extract_entities(

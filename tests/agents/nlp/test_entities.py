@@ -441,6 +441,15 @@ def test_a_name_cut_at_and_is_put_back_together_when_it_has_an_organisation_head
         ("Google", "ORG"),
         ("Harvard University", "ORG"),
     ]
+    # three parts, each ending in a joining word
+    words = ["the", "Bank", "of", "Tokyo", "and", "Mitsubishi", "said"]
+    bank = Doc(VOCAB, words=words)
+    bank.ents = [
+        Span(bank, 1, 3, label="ORG"),
+        Span(bank, 3, 5, label="ORG"),
+        Span(bank, 5, 6, label="PERSON"),
+    ]
+    assert joined_spans(bank.ents, TABLES) == [("Bank of Tokyo and Mitsubishi", 4, "ORG")]
     # without the word list, or words that are not ordinary ones, nothing is joined
     assert len(joined_spans(doc.ents, TABLES)) == 8
     assert len(joined_spans(doc.ents, TABLES, frozenset({"foreign"}))) == 8
