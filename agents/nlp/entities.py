@@ -631,7 +631,7 @@ def joined_spans(
     previous: Span | None = None
     for ent in ents:
         joined = None if previous is None else _joined_label(previous, ent, tables, words)
-        if previous is not None and joined is not None:
+        if joined is not None:
             start = out[-1][1]  # previous's name, which may already join an earlier part
             out[-1] = (ent.doc.text[start : ent.end_char], start, joined)
         else:
@@ -660,7 +660,7 @@ def _joined_label(
         return None
     if tables is None or not words or ent.start != previous.end + 1:
         return None
-    if ent.doc[previous.end].text != "and" or "\n" in ent.doc[previous.end].whitespace_:
+    if ent.doc[previous.end].text != "and":  # (a line break would be a token of its own)
         return None
     if tables.head_label(previous.text) == "ORG":
         other = ent  # "Ministry of Trade" and "Industry"

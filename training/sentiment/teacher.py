@@ -26,6 +26,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,12 @@ def load(out: Path, config: dict[str, Any]) -> tuple[Any, Any] | None:
     return tokenizer, model
 
 
+def _shuffled(texts: list[str], seed: int) -> Iterator[str]:
+    """``texts`` in a seeded shuffled order."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return (texts[i] for i in order)
+
+
 def reuters_texts(path: Path, seed: int) -> Iterator[str]:
     """Bodies of Reuters-21578's training articles, whitespace collapsed, in a seeded
     shuffled order."""
@@ -190,20 +197,15 @@ def reuters_texts(path: Path, seed: int) -> Iterator[str]:
             if record.get("lewissplit") == "TRAIN" and record.get("body"):
                 body = " ".join(str(record["body"]).split())
                 texts.append(body.removesuffix(" Reuter").removesuffix(" REUTER"))
-    order = np.random.default_rng(seed).permutation(len(texts))
-    return (texts[i] for i in order)
+    return _shuffled(texts, seed)
 
 
 def bbc_texts(path: Path, seed: int) -> Iterator[str]:
     """Bodies of BBC News articles (JSONL), whitespace collapsed, in a seeded shuffled
     order."""
-    texts = []
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                texts.append(" ".join(str(json.loads(line)["body"]).split()))
-    order = np.random.default_rng(seed).permutation(len(texts))
-    return (texts[i] for i in order)
+        texts = [" ".join(str(json.loads(line)["body"]).split()) for line in fh if line.strip()]
+    return _shuffled(texts, seed)
 
 
 #: Transfer corpora in the order they are labelled: name → (file under the data
@@ -214,11 +216,10 @@ CORPORA: dict[str, tuple[str, Callable[[Path, int], Iterator[str]], str]] = {
 }
 
 
-def transfer_pairs(path: Path, config: dict[str, Any], corpus: str = "reuters") -> list[Pair]:
-    """Up to ``config[limit key]`` (sentence, start, end) PERSON/ORG/GPE mentions of one of
-    the ``CORPORA``, at most ``transfer_per_sentence`` per sentence, from sentences of 6 to
-    60 tokens that are not all capitals, found by the pipeline's sentence splitter and NER
-    model."""
+@lru_cache(maxsize=1)
+def _target_finder() -> Any:
+    """en_core_web_sm's sentence splitter with the pipeline's own NER model (loaded once
+    for every corpus)."""
     import spacy
 
     from agents.nlp.pipeline import DEFAULT_MODEL, NER_MODEL_PATH, load_ner
@@ -226,10 +227,19 @@ def transfer_pairs(path: Path, config: dict[str, Any], corpus: str = "reuters") 
     nlp = spacy.load(DEFAULT_MODEL, exclude=["parser", "ner", "attribute_ruler", "lemmatizer"])
     nlp.enable_pipe("senter")
     nlp.add_pipe("ner", source=load_ner(NER_MODEL_PATH))
+    return nlp
+
+
+def transfer_pairs(path: Path, config: dict[str, Any], corpus: str = "reuters") -> list[Pair]:
+    """Up to ``config[limit key]`` (sentence, start, end) PERSON/ORG/GPE mentions of one of
+    the ``CORPORA``, at most ``transfer_per_sentence`` per sentence, from sentences of 6 to
+    60 tokens that are not all capitals, found by the pipeline's sentence splitter and NER
+    model."""
     _, texts, key = CORPORA[corpus]
     limit, per_sentence = int(config.get(key, 0)), int(config["transfer_per_sentence"])
     if limit <= 0:
         return []
+    nlp = _target_finder()
     pairs: list[Pair] = []
     seen: set[str] = set()
     for doc in nlp.pipe(texts(path, int(config["seed"])), batch_size=64):
@@ -266,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"teacher read from {args.cache}", file=sys.stderr)
     out = args.cache / "transfer.jsonl"
     begun = time.perf_counter()
-    every: list[Any] = []
+    counts = np.zeros(len(TARGET_CLASSES), dtype=np.int64)
     with out.open("w", encoding="utf-8") as fh:
         for corpus, (name, _, _) in CORPORA.items():
             started = time.perf_counter()
@@ -280,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             # one corpus at a time: its batches (and so its rounded figures) do not
             # depend on the other corpus
             probs = probabilities(tokenizer, model, pairs, config, progress=True)
-            every.append(probs)
+            counts += np.bincount(probs.argmax(axis=1), minlength=len(TARGET_CLASSES))
             for (text, start, end), p in zip(pairs, probs, strict=True):
                 row = {
                     "sentence": text,
@@ -289,8 +299,6 @@ def main(argv: list[str] | None = None) -> int:
                     "probs": [round(float(x), 5) for x in p],
                 }
                 fh.write(json.dumps(row) + "\n")
-    probs = np.concatenate(every) if every else np.zeros((0, len(TARGET_CLASSES)))
-    counts = np.bincount(probs.argmax(axis=1), minlength=len(TARGET_CLASSES))
     print(
         f"wrote {out}: {dict(zip(TARGET_CLASSES, counts.tolist(), strict=True))} "
         f"({time.perf_counter() - begun:.0f} s)",
