@@ -3,7 +3,9 @@ on ``wirestream.enriched`` and on every topic its routes name.
 
 The agent is thin: it batches messages, runs the pure functions below in the worker's NLP
 process (or a thread), sends the results and only then lets Faust acknowledge the batch
-(at-least-once). Routing here, rather than in a second agent, keeps input → routed to one
+(at-least-once): a batch whose outputs were not all sent is never acknowledged, and the
+worker stops so that it is delivered again. Every output's size is checked before it is
+sent (``agents.outputs``). Routing here, rather than in a second agent, keeps input → routed to one
 hop; ``wirestream reroute`` (``agents.route``) re-routes what is already enriched.
 """
 
@@ -29,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
+from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.routing import Routes, load_routes
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
@@ -118,10 +121,14 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
     Each enriched record goes to ``wirestream.enriched`` and to every topic its routes
     name, as the same bytes. If the NLP fails on a batch, each article is retried alone
     so that only the one that fails is dead-lettered (reason ``enrichment_failed``).
+    Every output fits ``WIRESTREAM_MAX_OUTPUT_BYTES``: a larger enriched record is
+    shrunk, or dead-lettered (``output_too_large``); see ``agents.outputs``.
     """
+    limit = settings.max_output_bytes
     good, dead = decode(messages, max_bytes=settings.max_article_bytes)
-    out: list[tuple[str, bytes | None, bytes]] = [
-        (DEADLETTER, msg.key, codecs.dumps(record)) for msg, record in dead
+    out: list[Output] = [
+        dead_letter_output(msg, r["reason"]["code"], r["reason"]["message"], max_bytes=limit)
+        for msg, r in dead
     ]
     if not good:
         return out
@@ -137,11 +144,10 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
                 pairs.append(((msg, article), enrich([article], nlp, routes, **options)[0]))
             except Exception as exc:
                 log.exception("enrichment failed for %s", article.id)
-                record = refuse(msg, "enrichment_failed", f"{type(exc).__name__}: {exc}")
-                out.append((DEADLETTER, msg.key, codecs.dumps(record)))
-    for (_, article), record in pairs:
-        key, value = article.id.encode(), codecs.dumps(record)
-        out.extend((topic, key, value) for topic in record["routes"])
+                reason = f"{type(exc).__name__}: {exc}"
+                out.append(dead_letter_output(msg, "enrichment_failed", reason, max_bytes=limit))
+    for (msg, _), record in pairs:
+        out.extend(enriched_outputs(msg, record, max_bytes=limit))
     return out
 
 
@@ -273,18 +279,63 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     return out
 
 
+async def send_outputs(outputs: Sequence[Output]) -> None:
+    """Send every output and wait until the broker has acknowledged all of them; raise if
+    any is over the size limit (nothing is sent then) or any send fails."""
+    check_sizes(list(outputs), settings.max_output_bytes)
+    pending = [
+        await output_topic(topic).send(key=key, value=value) for topic, key, value in outputs
+    ]
+    await asyncio.gather(*pending)
+
+
+def hold(events: Sequence[EventT]) -> None:
+    """Keep Faust from acknowledging ``events``: ``take_events`` acknowledges a batch's
+    events when the agent asks for the next batch, and also when the agent fails (its
+    ``finally``), which would commit the offsets of articles that were never sent. An
+    extra reference on each message makes that acknowledgement not the last one."""
+    for event in events:
+        event.message.incref()
+
+
+def release(events: Sequence[EventT]) -> None:
+    """Undo :func:`hold` once every output of the batch is on the broker, so that Faust's
+    acknowledgement of the batch is the last one and its offsets can be committed."""
+    for event in events:
+        event.message.decref()
+
+
+async def fail_batch(events: Sequence[EventT], exc: BaseException) -> None:
+    """A batch's outputs could not all be sent: its events stay held (never acknowledged,
+    so no offset is committed at or past them) and the worker stops with an error, so
+    that a restarted worker (``restart: unless-stopped`` in docker-compose.yml) reads them
+    again."""
+    log.error(
+        "sending the outputs of a batch of %d failed (%s: %s); its offsets stay uncommitted"
+        " and the worker stops so that the batch is delivered again",
+        len(events),
+        type(exc).__name__,
+        exc,
+    )
+    await app.crash(exc)
+
+
 @app.agent(articles_topic)
 async def enrich_articles(stream: Any) -> Any:
     """Enrich batches of raw articles; refused input goes to the dead-letter topic.
 
-    A batch's offsets are acknowledged only after every output is on the broker.
+    A batch's offsets are acknowledged only after every output is on the broker; if any
+    output cannot be sent, the batch is never acknowledged and the worker stops.
     """
     await start_nlp()
     size = settings.batch_size * max(1, settings.nlp_processes)
     async for events in stream.take_events(size, within=settings.batch_wait):
-        outputs = await run_nlp([received(e) for e in events])
-        pending = [
-            await output_topic(topic).send(key=key, value=value) for topic, key, value in outputs
-        ]
-        await asyncio.gather(*pending)
+        hold(events)
+        try:
+            outputs = await run_nlp([received(e) for e in events])
+            await send_outputs(outputs)
+        except Exception as exc:
+            await fail_batch(events, exc)
+            raise
+        release(events)
         yield len(outputs)

@@ -101,6 +101,7 @@ class EnrichedArticle(faust.Record, serializer="orjson"):
     pipeline: dict[str, Any]
     enriched_at: str
     truncated: bool = False
+    shrunk: dict[str, int] | None = None  # only on records shrunk to fit the output limit
 
 
 SCHEMA_DIR = Path(__file__).resolve().parent

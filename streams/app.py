@@ -20,6 +20,10 @@ from streams.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+#: What the producer accepts on top of ``WIRESTREAM_MAX_OUTPUT_BYTES`` (key + value):
+#: the record's framing (batch header, lengths, headers) is far smaller than this.
+RECORD_OVERHEAD = 16_384
+
 
 def _credentials(settings: Settings) -> Any:
     """Faust broker credentials for TLS and SASL, or None for plaintext."""
@@ -156,7 +160,9 @@ def create_app(settings: Settings) -> faust.App:
         # at-least-once with outputs keyed by article id.
         processing_guarantee="at_least_once",
         producer_acks=-1,
-        producer_max_request_size=max(settings.max_article_bytes * 4, 1_048_576),
+        # Every output's size is checked against max_output_bytes before it is sent
+        # (agents/outputs.py), so the producer never refuses one for its size.
+        producer_max_request_size=settings.max_output_bytes + RECORD_OVERHEAD,
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=max(settings.max_article_bytes * 2, 4_194_304),
         key_serializer="raw",

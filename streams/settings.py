@@ -60,6 +60,15 @@ class Settings(BaseSettings):
         ),
     )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
+    max_output_bytes: int = Field(
+        900_000,
+        ge=10_000,
+        description=(
+            "Largest output record (key + value) the worker sends; larger enriched records"
+            " are shrunk, then dead-lettered (output_too_large). Keep it below the broker's"
+            " message.max.bytes (Apache Kafka's default is 1,048,588)."
+        ),
+    )
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
     session_timeout: float = Field(
         5.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."

@@ -154,3 +154,90 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+#: One event trigger word for most tags of agents/data/taxonomy.toml (plus phrases and the
+#: context words some triggers need), for articles with many events in one sentence.
+TRIGGER_WORDS = [
+    "statement",
+    "claim",
+    "deny",
+    "condolence",
+    "urge",
+    "pledge",
+    "talk",
+    "visit",
+    "mediate",
+    "negotiation",
+    "praise",
+    "resign",
+    "release",
+    "withdraw",
+    "investigate",
+    "criticise",
+    "accuse",
+    "reject",
+    "protest",
+    "riot",
+    "sanction",
+    "arrest",
+    "trial",
+    "deport",
+    "attack",
+    "kidnap",
+    "murder",
+    "bombing",
+    "assassinate",
+    "clash",
+    "airstrike",
+    "massacre",
+    "rape",
+    "sarin",
+    "dispersal",
+    "mob",
+    "loot",
+    "recapture",
+    "overrun",
+    "handover",
+    "surrender",
+    "election",
+    "earthquake",
+    "collision",
+    "epidemic",
+    "smuggle",
+    "firefighter",
+    "displace",
+    "armistice",
+    "summit",
+    "defection",
+    "behead",
+    "walkout",
+    "ultimatum",
+]
+TRIGGER_PHRASES = (
+    "trade agreement",
+    "joint exercise",
+    "humanitarian aid",
+    "military exercise",
+    "diplomatic relation",
+    "suicide bomber",
+    "shell",
+    "violate ceasefire",
+    "memorandum of understanding",
+    "interest rate",
+    "stock market",
+    "base",
+    "de-escalation",
+)
+
+
+def trigger_sentence(chars: int) -> str:
+    """One sentence of about ``chars`` characters (no sentence break) naming every trigger
+    above, padded evenly with words that trigger nothing: its article gets about 60
+    events, and each event carries the whole sentence as its ``sentence_text``."""
+    parts = [f"the {w}" for w in (*TRIGGER_WORDS, *TRIGGER_PHRASES)]
+    filler = " and the officials from the northern provinces who spoke to reporters on the road"
+    per = max(0, (chars - sum(len(p) + 5 for p in parts)) // len(parts))
+    pad = (filler * (per // len(filler) + 1))[:per]
+    body = " and ".join(p + pad for p in parts)
+    return f"The ministry said {body} and the civilian prisoner worker village factory court"

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+from unittest import mock
 
+import faust
 import jsonschema
 import orjson
 import pytest
+from faust.exceptions import ProducerSendError
 
 from agents import enrich as enrich_module
 from agents.enrich import Received, decode, enrich_articles, process_batch
@@ -15,7 +19,7 @@ from agents.routing import ENRICHED
 from schemas.records import json_schema
 from streams.topics import ARTICLES, DEADLETTER
 from tests.agents.conftest import Sent
-from tests.helpers import SEEDS
+from tests.helpers import SEEDS, trigger_sentence
 
 SEED = (SEEDS / "000_22ed915bf0ed7153.txt").read_text().splitlines()
 SEED_ARTICLE = orjson.dumps(
@@ -195,3 +199,83 @@ def test_the_nlp_runs_with_one_blas_thread() -> None:
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas, "numpy's BLAS is not visible to threadpoolctl"
     assert {pool["num_threads"] for pool in blas} == {enrich_module.settings.nlp_threads} == {1}
+
+
+def test_process_batch_shrinks_or_dead_letters_records_over_the_output_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An article whose events repeat a 20,000-character sentence makes a record of over a
+    megabyte: it is shrunk (sentence texts cut) to fit. An article whose text alone is over
+    the limit is dead-lettered (output_too_large); its neighbour is enriched as usual."""
+    monkeypatch.setattr(
+        enrich_module,
+        "settings",
+        enrich_module.settings.model_copy(update={"nlp_processes": 0, "max_output_bytes": 150_000}),
+    )
+    many = {"id": "many", "headline": "Ministry statement", "body": trigger_sentence(20_000)}
+    long = {"id": "long", "headline": "Un long texte", "body": "mot " * 40_000, "language": "fr"}
+    batch = [
+        message(orjson.dumps(many), b"many", 0),
+        message(orjson.dumps(long), b"long", 1),
+        message(SEED_ARTICLE, b"seed-0", 2),
+    ]
+    out = process_batch(batch)
+    assert all(len(k or b"") + len(v) <= 150_000 for _, k, v in out)
+    enriched = {k: orjson.loads(v) for t, k, v in out if t == ENRICHED}
+    dead = {k: orjson.loads(v) for t, k, v in out if t == DEADLETTER}
+    assert set(enriched) == {b"many", b"seed-0"} and set(dead) == {b"long"}
+    shrunk = enriched[b"many"]
+    in_body = [e for e in shrunk["events"] if e["sentence"] == 1]  # 0 is the headline
+    assert len(in_body) >= 55
+    assert shrunk["shrunk"] == {"sentence_text": len(in_body)}
+    assert shrunk["truncated"] is True
+    assert {e["sentence_text"] for e in in_body} == {many["body"][:300]}
+    jsonschema.validate(shrunk, json_schema("enriched-article.v2"))
+    assert "shrunk" not in enriched[b"seed-0"] and enriched[b"seed-0"]["truncated"] is False
+    assert dead[b"long"]["reason"]["code"] == "output_too_large"
+    assert dead[b"long"]["origin"]["offset"] == 1
+
+
+def test_a_batch_whose_send_fails_is_never_acknowledged(
+    sent: Sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's take_events acknowledges a batch's events even when the agent fails; the
+    agent holds them so that a failed send acknowledges nothing, and it stops the worker
+    (here: app.crash is recorded) so the batch is delivered again."""
+    crashes: list[BaseException] = []
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    monkeypatch.setattr(enrich_module.app, "crash", crash)
+    real_send = faust.topics.Topic.send
+
+    async def send(self: Any, **kwargs: Any) -> Any:
+        if kwargs.get("key") == b"seed-0":
+            raise ProducerSendError("MessageSizeTooLargeError: the broker refused it")
+        return await real_send(self, **kwargs)
+
+    async def go() -> tuple[Any, Any]:
+        async with enrich_articles.test_context() as agent:
+            # A consumed message carries one reference per stream (the conductor adds it);
+            # test_context does not, so the test adds it, as the conductor would.
+            first = await agent.put(b"[]", key=b"bad", wait=False)
+            first.message.incref()
+            await sent.wait_for(1)
+            with mock.patch("faust.topics.Topic.send", send):
+                second = await agent.put(SEED_ARTICLE, key=b"seed-0", wait=False)
+                second.message.incref()
+                deadline = asyncio.get_running_loop().time() + 60
+                while not crashes and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
+                gc.collect()  # finalise the failed take_events generator (it acks there)
+                await asyncio.sleep(0.5)
+            return first, second
+
+    first, second = asyncio.run(go())
+    assert [type(e) for e in crashes] == [ProducerSendError]
+    assert [k for _, k, _ in sent] == [b"bad"]
+    assert first.message.acked is True
+    assert second.message.acked is False
+    assert second.message.refcount == 1

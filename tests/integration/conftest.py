@@ -19,6 +19,9 @@ from tests.helpers import ROOT, WorkerProcess, free_port, start_worker, worker_e
 
 #: Small limit so the oversize test stays quick; the default is 1 MB.
 MAX_ARTICLE_BYTES = 200_000
+#: Below MAX_ARTICLE_BYTES, so that a valid article can be too large to send once
+#: enriched (tests/integration/test_outputs.py); the default is 900,000.
+MAX_OUTPUT_BYTES = 150_000
 
 Worker = WorkerProcess
 
@@ -41,12 +44,17 @@ def env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> dic
         tmp_path_factory.mktemp("wirestream-data"),
         WIRESTREAM_APP_ID="wirestream-test",
         WIRESTREAM_MAX_ARTICLE_BYTES=str(MAX_ARTICLE_BYTES),
+        WIRESTREAM_MAX_OUTPUT_BYTES=str(MAX_OUTPUT_BYTES),
     )
 
 
 @pytest.fixture(scope="session")
 def settings(env: dict[str, str]) -> Settings:
-    return Settings(broker=env["WIRESTREAM_BROKER"], max_article_bytes=MAX_ARTICLE_BYTES)
+    return Settings(
+        broker=env["WIRESTREAM_BROKER"],
+        max_article_bytes=MAX_ARTICLE_BYTES,
+        max_output_bytes=MAX_OUTPUT_BYTES,
+    )
 
 
 @pytest.fixture(scope="session")
