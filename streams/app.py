@@ -173,6 +173,11 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        # Wirestream keeps no tables: Faust's /router and /table views only look tables
+        # up, and answered 500 (KeyError) for names that do not exist (/router/x/). Off,
+        # any path they served answers 404.
+        web_router_enabled=False,
+        web_tables_enabled=False,
         datadir=str(settings.data_dir),
         autodiscover=False,
     )

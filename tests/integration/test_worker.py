@@ -4,12 +4,14 @@ the worker, even after ``kill -9``."""
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import start_worker, worker_env
-from tests.integration.conftest import EmbeddedBroker
+from tests.integration.conftest import EmbeddedBroker, Worker
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +56,18 @@ def test_nlp_process_exits_when_its_worker_is_killed(
     while any(alive(p) for p in nlp) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in nlp if alive(p)], "NLP processes outlived the killed worker"
+
+
+@pytest.mark.parametrize(
+    "path", ["/router/x/", "/router/x/y/", "/router/", "/table/x/", "/table/x/y/", "/nope"]
+)
+def test_unknown_web_paths_answer_404(worker: Worker, env: dict[str, str], path: str) -> None:
+    """Faust's /router and /table views answered 500 with a traceback for names that do
+    not exist (Wirestream keeps no tables); every unknown path must answer 404."""
+    url = f"http://127.0.0.1:{env['WIRESTREAM_WEB_PORT']}{path}"
+    before = len(worker.log_text())
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url, timeout=10)
+    assert info.value.code == 404
+    assert "Traceback" not in worker.log_text()[before:]
+    assert worker.alive()
