@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ENRICHED = "wirestream.enriched"
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # fullmatch: "$" would accept "x\n"
 _LIST_KEYS = ("topics", "tags", "entity_labels", "entity_names", "sources", "languages")
 _NUMBER_KEYS = ("sentiment_below", "sentiment_above")
 _KNOWN_KEYS = {*_LIST_KEYS, *_NUMBER_KEYS, "unmatched"}
@@ -158,7 +158,7 @@ def parse_routes(data: Mapping[str, Any], source: str = "<routes>") -> Routes:
         if not isinstance(raw, dict):
             raise RoutesError(f"{where}: must be a table")
         topic = raw.get("topic")
-        if not isinstance(topic, str) or not _TOPIC_NAME.match(topic):
+        if not isinstance(topic, str) or not _TOPIC_NAME.fullmatch(topic):
             raise RoutesError(f"{where}: 'topic' must be a Kafka topic name, got {topic!r}")
         if topic == ENRICHED:
             raise RoutesError(f"{where}: {ENRICHED} is built in; every article goes there")

@@ -7,6 +7,7 @@ article the producer accepts is never dead-lettered by the worker for its shape.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from datetime import datetime
@@ -19,7 +20,9 @@ from schemas.records import Article
 #: Characters that are never valid in wire copy (C0 controls except tab, LF, CR).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACE = re.compile(r"\s+")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+#: Any control character (C0, DEL, C1), tab and line breaks included: never in an id.
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")  # used with fullmatch: "$" would accept "fr\n"
 _TEXT_FIELDS = ("headline", "standfirst", "body", "source", "url")
 MAX_ID_CHARS = 200
 
@@ -85,9 +88,13 @@ def article_from_dict(data: Any) -> Article:
     if raw_id is None or raw_id == "":
         ident = article_id(fields["headline"], fields["body"])
     elif isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
-        ident = str(raw_id).strip()
-        if not ident or len(ident) > MAX_ID_CHARS or _CONTROL.search(ident):
-            raise InvalidArticle("invalid_id", f"id must be 1-{MAX_ID_CHARS} printable characters")
+        ident = str(raw_id)
+        if len(ident) > MAX_ID_CHARS or ident != ident.strip() or _ID_CONTROL.search(ident):
+            raise InvalidArticle(
+                "invalid_id",
+                f"id must be 1-{MAX_ID_CHARS} characters, without control characters or"
+                " leading or trailing whitespace",
+            )
     else:
         raise InvalidArticle("wrong_type", f"field 'id' must be a string, got {_kind(raw_id)}")
     published = data.get("published_at")
@@ -104,7 +111,7 @@ def article_from_dict(data: Any) -> Article:
             ) from None
     language = data.get("language")
     if language is not None:
-        if not isinstance(language, str) or not _LANGUAGE.match(language.lower()):
+        if not isinstance(language, str) or not _LANGUAGE.fullmatch(language.lower()):
             raise InvalidArticle(
                 "invalid_language", "language must be an ISO 639 code such as 'en' or null"
             )
@@ -132,7 +139,30 @@ def parse_article(raw: bytes | None, *, max_bytes: int) -> Article:
     except UnicodeDecodeError as exc:
         raise InvalidArticle("invalid_utf8", f"not valid UTF-8 at byte {exc.start}") from None
     try:
-        data = orjson.loads(text)
+        data = loads_json(text)
     except orjson.JSONDecodeError as exc:
         raise InvalidArticle("invalid_json", f"not valid JSON: {exc}") from None
     return article_from_dict(data)
+
+
+def _has_float_id(data: Any) -> bool:
+    items = data if isinstance(data, list) else [data]
+    return any(isinstance(item, dict) and isinstance(item.get("id"), float) for item in items)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Decode JSON with orjson; raises ``orjson.JSONDecodeError``.
+
+    orjson reads an integer too large for 64 bits as a float, so a numeric id of 30
+    digits would lose digits (and be refused as a float). When an article's id (or that
+    of an article in a list) comes back as a float, the document, already known to be
+    valid JSON, is read again with the standard library, which keeps integers exact:
+    the id becomes its decimal string. A real float id (``1.5``) stays a float.
+    """
+    data = orjson.loads(text)
+    if _has_float_id(data):
+        try:
+            return json.loads(text)
+        except (RecursionError, ValueError):  # too deep, or over Python's digit limit
+            return data
+    return data

@@ -34,9 +34,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.records import Article
-from schemas.validation import InvalidArticle, article_from_dict, parse_article
+from schemas.validation import InvalidArticle, article_from_dict, loads_json, parse_article
 from streams.broker import BrokerError, wait_for_broker
-from streams.codecs import dumps, loads
+from streams.codecs import dumps
 from streams.settings import Settings, get_settings, kafka_options
 from streams.topics import ARTICLES, ensure_topics
 
@@ -162,7 +162,7 @@ def _read_text(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
 def _read_json(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
     text = _decode(path, raw)
     try:
-        data = loads(text)
+        data = loads_json(text)
     except orjson.JSONDecodeError as exc:
         raise FileError(path, f"invalid_json: not valid JSON: {exc}", "invalid_json") from None
     if isinstance(data, dict):

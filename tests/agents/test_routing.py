@@ -100,3 +100,9 @@ def test_describe_is_readable() -> None:
     )
     assert routes.routes[0].when.describe() == "topics in [sport] and sentiment > 0.2"
     assert routes.routes[1].when.describe() == "always"
+
+
+def test_a_topic_name_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(RoutesError, match="Kafka topic name"):
+        parse_routes({"route": [{"topic": "wirestream.topic.alerts\n"}]})
+    assert [r.topic for r in parse_routes({"route": [{"topic": "t.ok"}]}).routes] == ["t.ok"]

@@ -5,7 +5,14 @@ import orjson
 import pytest
 
 from schemas.records import Article, json_schema
-from schemas.validation import InvalidArticle, article_id, article_text, parse_article
+from schemas.validation import (
+    InvalidArticle,
+    article_from_dict,
+    article_id,
+    article_text,
+    loads_json,
+    parse_article,
+)
 
 
 def raw(**fields: object) -> bytes:
@@ -80,3 +87,60 @@ def test_article_text_joins_parts_with_blank_lines() -> None:
     assert article_text(a) == "H\n\nB1\nB2"
     a = Article(id="1", headline="H", standfirst="S", body="B")
     assert article_text(a) == "H\n\nS\n\nB"
+
+
+@pytest.mark.parametrize(
+    "ident",
+    ["abc\n", "  padded  ", "\tabc", "abc\r", "a\x85b", "a\x7fb", "x" * 201],
+)
+def test_ids_are_validated_not_stripped(ident: str) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(id=ident, headline="h", body="b"), max_bytes=10_000)
+    assert info.value.code == "invalid_id"
+    assert "leading or trailing whitespace" in info.value.message
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"id": ident, "headline": "h", "body": "b"}, json_schema("article.v1"))
+
+
+def test_ids_are_kept_as_given() -> None:
+    for ident in ("abc", "a b", "x" * 200, "Ünïcode-id"):
+        assert parse_article(raw(id=ident, headline="h", body="b"), max_bytes=10_000).id == ident
+        jsonschema.validate({"id": ident, "headline": "h", "body": "b"}, json_schema("article.v1"))
+
+
+@pytest.mark.parametrize("language", ["fr\n", "en ", " de", "e\nn"])
+def test_a_language_with_a_trailing_newline_or_space_is_refused(language: str) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(headline="h", body="b", language=language), max_bytes=10_000)
+    assert info.value.code == "invalid_language"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {"headline": "h", "body": "b", "language": language}, json_schema("article.v1")
+        )
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "123456789012345678901234567890",
+        "-123456789012345678901234567890",
+        "18446744073709551616",  # 2**64: one more than orjson reads as an integer
+        "18446744073709551615",
+        "7",
+    ],
+)
+def test_numeric_ids_keep_every_digit(digits: str) -> None:
+    payload = b'{"id": ' + digits.encode() + b', "headline": "h", "body": "b"}'
+    assert parse_article(payload, max_bytes=10_000).id == digits
+    items = loads_json(b"[" + payload + b", " + payload + b"]")
+    assert [article_from_dict(item).id for item in items] == [digits, digits]
+
+
+@pytest.mark.parametrize("number", [b"1.5", b"1e3", b"-0.0"])
+def test_a_real_float_id_is_refused(number: bytes) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(b'{"id": ' + number + b', "headline": "h", "body": "b"}', max_bytes=1000)
+    assert (info.value.code, info.value.message) == (
+        "wrong_type",
+        "field 'id' must be a string, got float",
+    )
