@@ -15,7 +15,7 @@ from agents.nlp import events as _events  # noqa: F401
 from agents.nlp import sentiment as _sentiment  # noqa: F401
 from agents.nlp import topics as _topics  # noqa: F401
 from agents.nlp.extensions import register
-from agents.nlp.language import detect_language, normalise_language
+from agents.nlp.language import detect_language, load_identifier, normalise_language
 from agents.nlp.types import Analysis, NlpInput, Sentiment
 
 register()
@@ -176,6 +176,7 @@ def build_nlp(
         nlp.disable_pipe("lemmatizer")
     for name in COMPONENTS[1:]:
         nlp.add_pipe(name)
+    load_identifier()  # the language identifier, now rather than on the first article
     return nlp
 
 

@@ -205,3 +205,13 @@ def test_results_table_names_teams_and_places(nlp: Language) -> None:
         ("San Diego", "ORG", (4,)),
         ("PITTSBURGH", "GPE", (9,)),
     }
+
+
+def test_a_short_english_text_gets_the_english_nlp(nlp: Language) -> None:
+    """Detected as Dutch by the stop-word profiles before, so it got no NLP at all."""
+    text = "Barack Obama met Vladimir Putin in Geneva"
+    [result] = analyse([NlpInput(text, len(text), None)], nlp)
+    assert result["language"] == "en"
+    names = {(e["canonical"], e["label"]) for e in result["entities"]}
+    assert {("Barack Obama", "PERSON"), ("Vladimir Putin", "PERSON")} <= names
+    assert ("Geneva", "GPE") in names
