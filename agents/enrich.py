@@ -5,8 +5,9 @@ The agent is thin: it batches messages, runs the pure functions below in the wor
 process (or a thread), sends the results and only then lets Faust acknowledge the batch
 (at-least-once): a batch whose outputs were not all sent is never acknowledged, and the
 worker stops so that it is delivered again. Every output's size is checked before it is
-sent (``agents.outputs``). Routing here, rather than in a second agent, keeps input → routed to one
-hop; ``wirestream reroute`` (``agents.route``) re-routes what is already enriched.
+sent (``agents.outputs``). Routing here, rather than in a second agent, keeps input →
+routed to one hop; ``wirestream reroute`` (``agents.route``) re-routes what is already
+enriched.
 """
 
 from __future__ import annotations
@@ -306,10 +307,10 @@ def release(events: Sequence[EventT]) -> None:
 
 
 async def fail_batch(events: Sequence[EventT], exc: BaseException) -> None:
-    """A batch's outputs could not all be sent: its events stay held (never acknowledged,
-    so no offset is committed at or past them) and the worker stops with an error, so
-    that a restarted worker (``restart: unless-stopped`` in docker-compose.yml) reads them
-    again."""
+    """A batch failed before all its outputs were sent (a send failed, or the NLP step
+    raised): its events stay held (never acknowledged, so no offset is committed at or
+    past them) and the worker stops with an error, so that a restarted worker
+    (``restart: unless-stopped`` in docker-compose.yml) reads them again."""
     log.error(
         "sending the outputs of a batch of %d failed (%s: %s); its offsets stay uncommitted"
         " and the worker stops so that the batch is delivered again",
