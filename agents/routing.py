@@ -9,24 +9,121 @@ Every valid article also goes to ``wirestream.enriched`` (built in, not a route)
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-ENRICHED = "wirestream.enriched"
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+from streams.topics import ENRICHED, INTERNAL_TOPICS, internal_topic
+
+__all__ = ["ENRICHED", "Condition", "Route", "Routes", "RoutesError", "load_routes", "parse_routes"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Kafka's limits on a topic name (``org.apache.kafka.common.internals.Topic``).
+MAX_TOPIC_NAME = 249
+_TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _LIST_KEYS = ("topics", "tags", "entity_labels", "entity_names", "sources", "languages")
 _NUMBER_KEYS = ("sentiment_below", "sentiment_above")
 _KNOWN_KEYS = {*_LIST_KEYS, *_NUMBER_KEYS, "unmatched"}
+#: Conditions whose values must come from the taxonomy, and what one value is called.
+_CHECKED_KEYS = {
+    "topics": "IPTC topic slug",
+    "tags": "event tag",
+    "entity_labels": "entity label",
+    "languages": "language code",
+}
+#: The condition a route is indexed by: the first of these it sets (rarest values first).
+_INDEX_ORDER = ("entity_names", "sources", "tags", "topics", "languages", "entity_labels")
 
 
 class RoutesError(ValueError):
     """A routes file that cannot be used, with the file and the reason."""
 
 
+# -- valid condition values --------------------------------------------------------------
+def _data(name: str) -> dict[str, Any]:
+    with (DATA_DIR / name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _detected_languages() -> tuple[str, ...]:
+    """Languages the detector can name (``languages.toml``), plus its "undetermined" code."""
+    data = _data("languages.toml")
+    return (*data.get("language", {}), str(data["settings"]["undetermined"]))
+
+
+@cache
+def valid_values(key: str) -> frozenset[str]:
+    """The values a route may list under ``when.<key>`` (topics, tags, entity_labels,
+    languages): slugs of ``topics.toml`` and ``taxonomy.toml``, the labels the entity
+    component keeps, and ISO 639 codes as the pipeline normalises them."""
+    if key == "topics":
+        return frozenset(_data("topics.toml").get("topic", {}))
+    if key == "tags":
+        return frozenset(_data("taxonomy.toml").get("tag", {}))
+    if key == "entity_labels":
+        from agents.nlp.entities import KEEP_LABELS  # imports spaCy: only when needed
+
+        return frozenset(KEEP_LABELS)
+    if key == "languages":
+        import pycountry
+
+        codes = {getattr(lang, "alpha_2", None) or lang.alpha_3 for lang in pycountry.languages}
+        return frozenset({*codes, *_detected_languages()})
+    raise KeyError(key)
+
+
+def _suggestion(key: str, value: str) -> str | None:
+    """The valid value nearest to ``value`` (same letters in another case first)."""
+    valid = valid_values(key)
+    if value.casefold() in valid:
+        return value.casefold()
+    if value.upper() in valid:
+        return value.upper()
+    if key == "languages":
+        import pycountry
+
+        try:  # "french", "FR", "fra" → "fr"
+            found = pycountry.languages.lookup(value.strip())
+        except LookupError:
+            found = None
+        if found is not None:
+            code = getattr(found, "alpha_2", None) or found.alpha_3
+            if code in valid:
+                return str(code)
+        valid = frozenset(_detected_languages())
+    folded = {v.casefold(): v for v in valid}
+    if value.casefold() in folded:
+        return folded[value.casefold()]
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+def condition_values() -> list[tuple[str, str]]:
+    """(condition, what it may list), for ``wirestream topics --conditions``."""
+    return [
+        ("topics", ", ".join(sorted(valid_values("topics")))),
+        ("tags", ", ".join(sorted(valid_values("tags")))),
+        ("entity_labels", ", ".join(sorted(valid_values("entity_labels")))),
+        (
+            "languages",
+            f"{', '.join(_detected_languages()[:-1])} (detected), "
+            f"{_detected_languages()[-1]} (undetermined), or any ISO 639-1 code a publisher gives",
+        ),
+        ("entity_names", "any canonical or surface name (case-insensitive)"),
+        ("sources", "any value of the article's source field"),
+        ("sentiment_below", "a number: the compound score in [-1, 1] is below it"),
+        ("sentiment_above", "a number: the compound score in [-1, 1] is above it"),
+        ("unmatched", "true: only when no other route matched"),
+    ]
+
+
+# -- conditions and routes ---------------------------------------------------------------
 @dataclass(frozen=True)
 class Condition:
     """What an article must have for a route to take it. Empty fields do not constrain."""
@@ -63,6 +160,10 @@ class Condition:
             return False
         return not (self.sentiment_above is not None and not compound > self.sentiment_above)
 
+    def lists(self) -> list[tuple[str, frozenset[str]]]:
+        """The list conditions that are set, as (key, values)."""
+        return [(key, getattr(self, key)) for key in _LIST_KEYS if getattr(self, key)]
+
     def describe(self) -> str:
         """A short human-readable form, for ``wirestream topics``."""
         parts = []
@@ -89,15 +190,129 @@ class Route:
 
 
 @dataclass(frozen=True)
+class _Check:
+    """What is left to check of a route once its index entry matched."""
+
+    lists: tuple[tuple[str, frozenset[str]], ...]
+    below: float | None
+    above: float | None
+
+    def passes(self, features: Mapping[str, set[Any]], compound: float) -> bool:
+        for key, values in self.lists:
+            if values.isdisjoint(features[key]):
+                return False
+        if self.below is not None and not compound < self.below:
+            return False
+        return not (self.above is not None and not compound > self.above)
+
+
+def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[Any]]:
+    """The article's values for each list condition in ``keys`` (as :meth:`Condition.holds`
+    reads them; single values as one-element sets)."""
+    out: dict[str, set[Any]] = {}
+    for key in keys:
+        if key == "topics":
+            out[key] = {t["slug"] for t in article.get("topics", ())}
+        elif key == "tags":
+            out[key] = set(article.get("tags", ()))
+        elif key == "entity_labels":
+            out[key] = {e["label"] for e in article.get("entities", ())}
+        elif key == "entity_names":
+            out[key] = {
+                name.casefold()
+                for e in article.get("entities", ())
+                for name in (e["canonical"], e["text"])
+            }
+        elif key == "sources":
+            out[key] = {article.get("source", "")}
+        else:
+            out[key] = {article.get("language")}
+    return out
+
+
+@dataclass(frozen=True)
 class Routes:
-    """All rules of one routes file, in file order."""
+    """All rules of one routes file, in file order.
+
+    Matching is indexed: each route is filed under the values of one of its list
+    conditions (:data:`_INDEX_ORDER`), so an article only checks the routes filed under
+    its own topics, tags, names... (plus routes with no list condition). The result is
+    the same as checking every route in order (:meth:`match_all`).
+    """
 
     routes: tuple[Route, ...]
     source: str = field(default="")
+    _index: dict[str, dict[Any, list[int]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _always: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    _unmatched: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    _checks: tuple[_Check | None, ...] = field(init=False, repr=False, compare=False, default=())
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        index: dict[str, dict[Any, list[int]]] = {}
+        always: list[int] = []
+        unmatched: list[int] = []
+        checks: list[_Check | None] = []  # None: nothing left to check
+        keys: set[str] = set()
+        for i, route in enumerate(self.routes):
+            when = route.when
+            lists = dict(when.lists())
+            keys.update(lists)
+            anchor = next((key for key in _INDEX_ORDER if key in lists), None)
+            rest = lists if when.unmatched else {k: v for k, v in lists.items() if k != anchor}
+            below, above = when.sentiment_below, when.sentiment_above
+            trivial = not rest and below is None and above is None
+            checks.append(None if trivial else _Check(tuple(rest.items()), below, above))
+            if when.unmatched:
+                unmatched.append(i)
+            elif anchor is None:
+                always.append(i)
+            else:
+                for value in lists[anchor]:
+                    index.setdefault(anchor, {}).setdefault(value, []).append(i)
+        set_ = object.__setattr__
+        set_(self, "_index", index)
+        set_(self, "_always", tuple(always))
+        set_(self, "_unmatched", tuple(unmatched))
+        set_(self, "_checks", tuple(checks))
+        set_(self, "_keys", tuple(key for key in _LIST_KEYS if key in keys))
 
     def match(self, article: Mapping[str, Any]) -> list[str]:
         """Output topics for an enriched article: ``wirestream.enriched`` first, then
-        every matching route's topic in file order, without repeats."""
+        every matching route's topic in file order, without repeats. Routes with
+        ``when.unmatched`` only when no other route matched."""
+        features = _features(article, self._keys)
+        compound = float(article.get("sentiment", {}).get("compound", 0.0))
+        hits = set(self._always)
+        for key, index in self._index.items():
+            for value in features[key]:
+                filed = index.get(value)
+                if filed is not None:
+                    hits.update(filed)
+        out = [ENRICHED]
+        seen = {ENRICHED}
+        checks, routes = self._checks, self.routes
+        for i in sorted(hits):
+            check = checks[i]
+            if check is None or check.passes(features, compound):
+                topic = routes[i].topic
+                if topic not in seen:
+                    seen.add(topic)
+                    out.append(topic)
+        if len(out) == 1:
+            for i in self._unmatched:
+                topic = routes[i].topic
+                check = checks[i]
+                if topic not in seen and (check is None or check.passes(features, compound)):
+                    seen.add(topic)
+                    out.append(topic)
+        return out
+
+    def match_all(self, article: Mapping[str, Any]) -> list[str]:
+        """:meth:`match` without the index: every route checked in file order (the
+        reference the indexed match is tested against)."""
         out = [ENRICHED]
         for route in self.routes:
             if not route.when.unmatched and route.when.holds(article) and route.topic not in out:
@@ -117,6 +332,28 @@ class Routes:
         return seen
 
 
+# -- reading a routes file ---------------------------------------------------------------
+def _shown(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def topic_name_error(topic: str) -> str | None:
+    """Why Kafka would refuse ``topic`` as a topic name, or None."""
+    if not topic:
+        return "the topic name is empty"
+    if topic in (".", ".."):
+        return f"Kafka does not allow {topic!r} as a topic name"
+    if len(topic) > MAX_TOPIC_NAME:
+        return f"the topic name has {len(topic)} characters; Kafka allows {MAX_TOPIC_NAME}"
+    if not _TOPIC_CHARS.fullmatch(topic):
+        bad = "".join(sorted({c for c in topic if not _TOPIC_CHARS.fullmatch(c)}))
+        return (
+            f"topic {_shown(topic)} has characters Kafka does not allow ({bad!r}); "
+            "use letters, digits, '.', '_' and '-'"
+        )
+    return None
+
+
 def _condition(where: str, raw: Any) -> Condition:
     if not isinstance(raw, dict):
         raise RoutesError(f"{where}: 'when' must be a table")
@@ -131,6 +368,20 @@ def _condition(where: str, raw: Any) -> Condition:
             values = raw[key]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise RoutesError(f"{where}: when.{key} must be a list of strings")
+            if key in _CHECKED_KEYS:
+                valid = valid_values(key)
+                for value in values:
+                    if value not in valid:
+                        near = _suggestion(key, value)
+                        hint = (
+                            f"did you mean {near!r}?"
+                            if near
+                            else "`wirestream topics --conditions` lists the valid values"
+                        )
+                        raise RoutesError(
+                            f"{where}: unknown {_CHECKED_KEYS[key]} {_shown(value)} "
+                            f"in when.{key}; {hint}"
+                        )
             if key == "entity_names":
                 values = [v.casefold() for v in values]
             kwargs[key] = frozenset(values)
@@ -147,21 +398,52 @@ def _condition(where: str, raw: Any) -> Condition:
     return Condition(**kwargs)
 
 
-def parse_routes(data: Mapping[str, Any], source: str = "<routes>") -> Routes:
-    """Build rules from a decoded routes file, raising :class:`RoutesError`."""
+def _app_id() -> str:
+    from streams.settings import get_settings
+
+    return get_settings().app_id
+
+
+def parse_routes(
+    data: Mapping[str, Any], source: str = "<routes>", *, app_id: str | None = None
+) -> Routes:
+    """Build rules from a decoded routes file, raising :class:`RoutesError` (one line
+    naming the file, the route and the reason). A route may not write to a topic
+    Wirestream reads or owns (:func:`streams.topics.internal_topic`; Faust's own topics
+    start with ``app_id`` + "-", by default the configured app id), nor to a name Kafka
+    refuses or would take for another one ("a.b" and "a_b")."""
+    app_id = app_id if app_id is not None else _app_id()
     raw_routes = data.get("route", [])
     if not isinstance(raw_routes, list):
         raise RoutesError(f"{source}: [[route]] entries expected")
     routes: list[Route] = []
+    #: Kafka refuses a topic whose name equals another's once "." is read as "_".
+    claimed = {name.replace(".", "_"): name for name in sorted(INTERNAL_TOPICS)}
     for index, raw in enumerate(raw_routes, start=1):
         where = f"{source}: route {index}"
         if not isinstance(raw, dict):
             raise RoutesError(f"{where}: must be a table")
         topic = raw.get("topic")
-        if not isinstance(topic, str) or not _TOPIC_NAME.match(topic):
+        if "name" in raw:
+            where += f" ({_shown(str(raw['name']))})"
+        elif isinstance(topic, str):
+            where += f" (topic {_shown(topic)})"
+        if not isinstance(topic, str):
             raise RoutesError(f"{where}: 'topic' must be a Kafka topic name, got {topic!r}")
+        problem = topic_name_error(topic)
+        if problem:
+            raise RoutesError(f"{where}: not a Kafka topic name: {problem}")
         if topic == ENRICHED:
             raise RoutesError(f"{where}: {ENRICHED} is built in; every article goes there")
+        internal = internal_topic(topic, app_id)
+        if internal:
+            raise RoutesError(f"{where}: a route may not write to {topic}: {internal}")
+        other = claimed.setdefault(topic.replace(".", "_"), topic)
+        if other != topic:
+            raise RoutesError(
+                f"{where}: topic {topic} collides with {other} (Kafka treats '.' and '_' "
+                "alike in topic names)"
+            )
         name = raw.get("name", topic.rsplit(".", 1)[-1])
         routes.append(
             Route(name=str(name), topic=topic, when=_condition(where, raw.get("when", {})))
@@ -169,16 +451,18 @@ def parse_routes(data: Mapping[str, Any], source: str = "<routes>") -> Routes:
     return Routes(routes=tuple(routes), source=source)
 
 
-def load_routes(path: Path | str) -> Routes:
-    """Read and check a routes file."""
+def load_routes(path: Path | str, *, app_id: str | None = None) -> Routes:
+    """Read and check a routes file (:func:`parse_routes`)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RoutesError(f"routes file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutesError(f"{path}: cannot read the routes file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RoutesError(f"{path}: not valid TOML: {exc}") from None
-    return parse_routes(data, source=str(path))
+    return parse_routes(data, source=str(path), app_id=app_id)
 
 
 def predicted_topics(routes: Routes, articles: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -12,9 +12,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
+
+if TYPE_CHECKING:
+    from agents.routing import Routes
 
 from streams import codecs
 from streams.settings import Settings, get_settings, kafka_options
@@ -31,6 +34,17 @@ def _apply_overrides(args: argparse.Namespace) -> None:
     get_settings.cache_clear()
 
 
+def _routes_or_exit(command: str, settings: Settings) -> Routes:
+    """The routes file, or exit 1 with one line naming the file, the route and the reason."""
+    from agents.routing import RoutesError, load_routes
+
+    try:
+        return load_routes(settings.routes, app_id=settings.app_id)
+    except RoutesError as exc:
+        message = " ".join(str(exc).split())
+        raise SystemExit(f"wirestream {command}: {message}") from None
+
+
 # -- broker -------------------------------------------------------------------------------
 
 
@@ -44,10 +58,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.topics import ensure_topics
+    from streams.topics import all_topics, ensure_topics
 
     settings = get_settings()
-    asyncio.run(ensure_topics(settings))
+    routes = _routes_or_exit("worker", settings)
+    asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     from streams.app import app
     from streams.worker import Worker
@@ -190,11 +205,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 def cmd_reroute(args: argparse.Namespace) -> int:
     from agents.route import reroute
-    from agents.routing import load_routes
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
-    routes = load_routes(settings.routes)
+    routes = _routes_or_exit("reroute", settings)
     asyncio.run(ensure_topics(settings, [t.name for t in registry(routes)]))
     sent = asyncio.run(reroute(settings, routes))
     for topic, count in sorted(sent.items()):
@@ -207,11 +221,10 @@ def cmd_reroute(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from agents.routing import load_routes
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
-    info = registry(load_routes(settings.routes))
+    info = registry(_routes_or_exit("topics", settings))
     if args.create:
         created = asyncio.run(ensure_topics(settings, [t.name for t in info]))
         print(f"created {len(created)} topic(s) with {settings.partitions} partitions")
@@ -220,6 +233,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for t in info:
         print(f"{t.name.ljust(width)}  {t.fed_by}")
     print(f"\nroutes file: {settings.routes}")
+    if args.conditions:
+        from agents.routing import condition_values
+
+        print("\nCONDITION        VALUES (when.<condition> in a route)")
+        for key, values in condition_values():
+            print(f"{key.ljust(15)}  {values}")
     return 0
 
 
@@ -227,6 +246,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _routes_or_exit("run", get_settings())
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -359,6 +379,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("topics", help="list output topics and the routes that feed them")
     t.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     t.add_argument("--create", action="store_true", help="create missing topics on the broker")
+    t.add_argument(
+        "--conditions", action="store_true", help="also list the values route conditions take"
+    )
     t.set_defaults(func=cmd_topics)
 
     r = sub.add_parser("run", help="broker + worker + publish seeds/ + show routed articles")
