@@ -78,12 +78,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from streams.producer import publish, watch
+    from streams.producer import WatchError, publish, watch
 
     settings = get_settings()
     if args.watch:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(watch(Path(args.watch), settings))
+        try:  # SIGINT / SIGTERM stop the watcher after the file in hand
+            report = asyncio.run(watch(Path(args.watch), settings, signals=True))
+        except WatchError as exc:
+            raise SystemExit(f"wirestream publish: {exc}") from None
+        except KeyboardInterrupt:  # a second Ctrl-C
+            return 130
+        print(f"stopped: {report.summary()}", file=sys.stderr)
         return 0
     if not args.paths:
         print("wirestream publish: give at least one PATH or --watch DIR", file=sys.stderr)
