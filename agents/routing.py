@@ -10,6 +10,7 @@ Every valid article also goes to ``wirestream.enriched`` (built in, not a route)
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from streams.topics import ENRICHED, INTERNAL_TOPICS, internal_topic
 
@@ -36,8 +39,6 @@ _CHECKED_KEYS = {
     "entity_labels": "entity label",
     "languages": "language code",
 }
-#: The condition a route is indexed by: the first of these it sets (rarest values first).
-_INDEX_ORDER = ("entity_names", "sources", "tags", "topics", "languages", "entity_labels")
 
 
 class RoutesError(ValueError):
@@ -189,23 +190,6 @@ class Route:
     when: Condition
 
 
-@dataclass(frozen=True)
-class _Check:
-    """What is left to check of a route once its index entry matched."""
-
-    lists: tuple[tuple[str, frozenset[str]], ...]
-    below: float | None
-    above: float | None
-
-    def passes(self, features: Mapping[str, set[Any]], compound: float) -> bool:
-        for key, values in self.lists:
-            if values.isdisjoint(features[key]):
-                return False
-        if self.below is not None and not compound < self.below:
-            return False
-        return not (self.above is not None and not compound > self.above)
-
-
 def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[Any]]:
     """The article's values for each list condition in ``keys`` (as :meth:`Condition.holds`
     reads them; single values as one-element sets)."""
@@ -231,84 +215,94 @@ def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[
 
 
 @dataclass(frozen=True)
+class _Index:
+    """Routes as arrays, one slot per route in file order: for each list condition, the
+    routes it does not constrain and, per value, the routes that list it; the sentiment
+    thresholds; which routes are ``unmatched``."""
+
+    free: dict[str, np.ndarray]
+    listed: dict[str, dict[Any, np.ndarray]]
+    below: np.ndarray
+    has_below: np.ndarray
+    above: np.ndarray
+    has_above: np.ndarray
+    unmatched: np.ndarray
+
+    @classmethod
+    def build(cls, routes: Sequence[Route]) -> _Index:
+        n = len(routes)
+        free: dict[str, np.ndarray] = {}
+        listed: dict[str, dict[Any, list[int]]] = {}
+        for i, route in enumerate(routes):
+            for key, values in route.when.lists():
+                free.setdefault(key, np.ones(n, dtype=bool))[i] = False
+                for value in values:
+                    listed.setdefault(key, {}).setdefault(value, []).append(i)
+        below = [r.when.sentiment_below for r in routes]
+        above = [r.when.sentiment_above for r in routes]
+        return cls(
+            free=free,
+            listed={
+                key: {value: np.array(slots, dtype=np.intp) for value, slots in by_value.items()}
+                for key, by_value in listed.items()
+            },
+            below=np.array([math.inf if b is None else b for b in below], dtype=float),
+            has_below=np.array([b is not None for b in below], dtype=bool),
+            above=np.array([-math.inf if a is None else a for a in above], dtype=float),
+            has_above=np.array([a is not None for a in above], dtype=bool),
+            unmatched=np.array([r.when.unmatched for r in routes], dtype=bool),
+        )
+
+    def accepted(self, article: Mapping[str, Any]) -> np.ndarray:
+        """Which routes' conditions the article meets (``unmatched`` aside)."""
+        features = _features(article, self.free)
+        compound = float(article.get("sentiment", {}).get("compound", 0.0))
+        ok = (~self.has_below | (compound < self.below)) & (
+            ~self.has_above | (compound > self.above)
+        )
+        for key, free in self.free.items():
+            accept = free.copy()
+            by_value = self.listed[key]
+            for value in features[key]:
+                slots = by_value.get(value)
+                if slots is not None:
+                    accept[slots] = True
+            ok &= accept
+        return ok
+
+
+@dataclass(frozen=True)
 class Routes:
     """All rules of one routes file, in file order.
 
-    Matching is indexed: each route is filed under the values of one of its list
-    conditions (:data:`_INDEX_ORDER`), so an article only checks the routes filed under
-    its own topics, tags, names... (plus routes with no list condition). The result is
-    the same as checking every route in order (:meth:`match_all`).
+    Matching is indexed (:class:`_Index`): per condition, the routes an article's values
+    satisfy are marked in one array per condition and the arrays are combined, so the
+    cost per article grows with the routes it reaches, not with every route's
+    conditions. The result is the same as checking every route in order
+    (:meth:`match_all`).
     """
 
     routes: tuple[Route, ...]
     source: str = field(default="")
-    _index: dict[str, dict[Any, list[int]]] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
-    _always: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
-    _unmatched: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
-    _checks: tuple[_Check | None, ...] = field(init=False, repr=False, compare=False, default=())
-    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+    _index: _Index | None = field(init=False, repr=False, compare=False, default=None)
+    _topic_of: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        index: dict[str, dict[Any, list[int]]] = {}
-        always: list[int] = []
-        unmatched: list[int] = []
-        checks: list[_Check | None] = []  # None: nothing left to check
-        keys: set[str] = set()
-        for i, route in enumerate(self.routes):
-            when = route.when
-            lists = dict(when.lists())
-            keys.update(lists)
-            anchor = next((key for key in _INDEX_ORDER if key in lists), None)
-            rest = lists if when.unmatched else {k: v for k, v in lists.items() if k != anchor}
-            below, above = when.sentiment_below, when.sentiment_above
-            trivial = not rest and below is None and above is None
-            checks.append(None if trivial else _Check(tuple(rest.items()), below, above))
-            if when.unmatched:
-                unmatched.append(i)
-            elif anchor is None:
-                always.append(i)
-            else:
-                for value in lists[anchor]:
-                    index.setdefault(anchor, {}).setdefault(value, []).append(i)
-        set_ = object.__setattr__
-        set_(self, "_index", index)
-        set_(self, "_always", tuple(always))
-        set_(self, "_unmatched", tuple(unmatched))
-        set_(self, "_checks", tuple(checks))
-        set_(self, "_keys", tuple(key for key in _LIST_KEYS if key in keys))
+        object.__setattr__(self, "_index", _Index.build(self.routes))
+        object.__setattr__(self, "_topic_of", tuple(route.topic for route in self.routes))
 
     def match(self, article: Mapping[str, Any]) -> list[str]:
         """Output topics for an enriched article: ``wirestream.enriched`` first, then
         every matching route's topic in file order, without repeats. Routes with
         ``when.unmatched`` only when no other route matched."""
-        features = _features(article, self._keys)
-        compound = float(article.get("sentiment", {}).get("compound", 0.0))
-        hits = set(self._always)
-        for key, index in self._index.items():
-            for value in features[key]:
-                filed = index.get(value)
-                if filed is not None:
-                    hits.update(filed)
-        out = [ENRICHED]
-        seen = {ENRICHED}
-        checks, routes = self._checks, self.routes
-        for i in sorted(hits):
-            check = checks[i]
-            if check is None or check.passes(features, compound):
-                topic = routes[i].topic
-                if topic not in seen:
-                    seen.add(topic)
-                    out.append(topic)
-        if len(out) == 1:
-            for i in self._unmatched:
-                topic = routes[i].topic
-                check = checks[i]
-                if topic not in seen and (check is None or check.passes(features, compound)):
-                    seen.add(topic)
-                    out.append(topic)
-        return out
+        assert self._index is not None
+        accepted = self._index.accepted(article)
+        unmatched = self._index.unmatched
+        slots = np.flatnonzero(accepted & ~unmatched)
+        if not slots.size:
+            slots = np.flatnonzero(accepted & unmatched)
+        topic_of = self._topic_of
+        return list(dict.fromkeys([ENRICHED, *(topic_of[i] for i in slots.tolist())]))
 
     def match_all(self, article: Mapping[str, Any]) -> list[str]:
         """:meth:`match` without the index: every route checked in file order (the
