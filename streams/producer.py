@@ -13,7 +13,9 @@ Readers (chosen by extension, case-insensitive):
 Every article goes through :func:`schemas.validation.article_from_dict`, so the id is
 derived from headline and body when absent and a re-sent article keeps its Kafka key.
 Loading is all-or-nothing per file: a file with any bad article publishes nothing and is
-reported as a :class:`FileError`; the other files go on.
+reported as a :class:`FileError`; the other files go on. Only regular files are read
+(a FIFO or a device is refused without blocking). The drop folder (:func:`watch`) reads
+only settled regular files inside its folder and never follows a symbolic link.
 """
 
 from __future__ import annotations

@@ -634,3 +634,23 @@ def test_watch_cli_stops_promptly_on_sigint_and_sigterm(tmp_path: Path, settings
         assert took < 3, took
         assert "Traceback" not in err
         assert err.splitlines()[-1].startswith("stopped: published 1 article from 1 files")
+
+
+def test_watch_cli_refuses_a_planted_folder_link_with_one_line(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / PUBLISHED_DIR).symlink_to(tmp_path, target_is_directory=True)
+    env = worker_env(f"kafka://127.0.0.1:{free_port()}", tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "publish", "--watch", str(drop)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"wirestream publish: {drop / PUBLISHED_DIR} is not a real directory (a symbolic "
+        "link or a file): the watcher will not follow it; remove it and start again\n"
+    )
