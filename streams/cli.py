@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
 
-if TYPE_CHECKING:
-    from agents.routing import Routes
-
 from streams import codecs
 from streams.settings import Settings, get_settings, kafka_options
+
+if TYPE_CHECKING:
+    from agents.routing import Routes
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
 
