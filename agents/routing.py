@@ -9,24 +9,122 @@ Every valid article also goes to ``wirestream.enriched`` (built in, not a route)
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-ENRICHED = "wirestream.enriched"
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # fullmatch: "$" would accept "x\n"
+import numpy as np
+
+from streams.topics import ENRICHED, INTERNAL_TOPICS, internal_topic
+
+__all__ = ["ENRICHED", "Condition", "Route", "Routes", "RoutesError", "load_routes", "parse_routes"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Kafka's limits on a topic name (``org.apache.kafka.common.internals.Topic``).
+MAX_TOPIC_NAME = 249
+_TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _LIST_KEYS = ("topics", "tags", "entity_labels", "entity_names", "sources", "languages")
 _NUMBER_KEYS = ("sentiment_below", "sentiment_above")
 _KNOWN_KEYS = {*_LIST_KEYS, *_NUMBER_KEYS, "unmatched"}
+#: Conditions whose values must come from the taxonomy, and what one value is called.
+_CHECKED_KEYS = {
+    "topics": "IPTC topic slug",
+    "tags": "event tag",
+    "entity_labels": "entity label",
+    "languages": "language code",
+}
 
 
 class RoutesError(ValueError):
     """A routes file that cannot be used, with the file and the reason."""
 
 
+# -- valid condition values --------------------------------------------------------------
+def _data(name: str) -> dict[str, Any]:
+    with (DATA_DIR / name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _detected_languages() -> tuple[str, ...]:
+    """Languages the detector can name (``languages.toml``), plus its "undetermined" code."""
+    data = _data("languages.toml")
+    return (*data.get("language", {}), str(data["settings"]["undetermined"]))
+
+
+@cache
+def valid_values(key: str) -> frozenset[str]:
+    """The values a route may list under ``when.<key>`` (topics, tags, entity_labels,
+    languages): slugs of ``topics.toml`` and ``taxonomy.toml``, the labels the entity
+    component keeps, and ISO 639 codes as the pipeline normalises them."""
+    if key == "topics":
+        return frozenset(_data("topics.toml").get("topic", {}))
+    if key == "tags":
+        return frozenset(_data("taxonomy.toml").get("tag", {}))
+    if key == "entity_labels":
+        from agents.nlp.entities import KEEP_LABELS  # imports spaCy: only when needed
+
+        return frozenset(KEEP_LABELS)
+    if key == "languages":
+        import pycountry
+
+        codes = {getattr(lang, "alpha_2", None) or lang.alpha_3 for lang in pycountry.languages}
+        return frozenset({*codes, *_detected_languages()})
+    raise KeyError(key)
+
+
+def _suggestion(key: str, value: str) -> str | None:
+    """The valid value nearest to ``value`` (same letters in another case first)."""
+    valid = valid_values(key)
+    if value.casefold() in valid:
+        return value.casefold()
+    if value.upper() in valid:
+        return value.upper()
+    if key == "languages":
+        import pycountry
+
+        try:  # "french", "FR", "fra" → "fr"
+            found = pycountry.languages.lookup(value.strip())
+        except LookupError:
+            found = None
+        if found is not None:
+            code = getattr(found, "alpha_2", None) or found.alpha_3
+            if code in valid:
+                return str(code)
+        valid = frozenset(_detected_languages())
+    folded = {v.casefold(): v for v in valid}
+    if value.casefold() in folded:
+        return folded[value.casefold()]
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+def condition_values() -> list[tuple[str, str]]:
+    """(condition, what it may list), for ``wirestream topics --conditions``."""
+    return [
+        ("topics", ", ".join(sorted(valid_values("topics")))),
+        ("tags", ", ".join(sorted(valid_values("tags")))),
+        ("entity_labels", ", ".join(sorted(valid_values("entity_labels")))),
+        (
+            "languages",
+            f"{', '.join(_detected_languages()[:-1])} (detected), "
+            f"{_detected_languages()[-1]} (undetermined), or any ISO 639-1 code a publisher gives",
+        ),
+        ("entity_names", "any canonical or surface name (case-insensitive)"),
+        ("sources", "any value of the article's source field"),
+        ("sentiment_below", "a number: the compound score in [-1, 1] is below it"),
+        ("sentiment_above", "a number: the compound score in [-1, 1] is above it"),
+        ("unmatched", "true: only when no other route matched"),
+    ]
+
+
+# -- conditions and routes ---------------------------------------------------------------
 @dataclass(frozen=True)
 class Condition:
     """What an article must have for a route to take it. Empty fields do not constrain."""
@@ -63,6 +161,10 @@ class Condition:
             return False
         return not (self.sentiment_above is not None and not compound > self.sentiment_above)
 
+    def lists(self) -> list[tuple[str, frozenset[str]]]:
+        """The list conditions that are set, as (key, values)."""
+        return [(key, getattr(self, key)) for key in _LIST_KEYS if getattr(self, key)]
+
     def describe(self) -> str:
         """A short human-readable form, for ``wirestream topics``."""
         parts = []
@@ -88,16 +190,123 @@ class Route:
     when: Condition
 
 
+def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[Any]]:
+    """The article's values for each list condition in ``keys`` (as :meth:`Condition.holds`
+    reads them; single values as one-element sets)."""
+    out: dict[str, set[Any]] = {}
+    for key in keys:
+        if key == "topics":
+            out[key] = {t["slug"] for t in article.get("topics", ())}
+        elif key == "tags":
+            out[key] = set(article.get("tags", ()))
+        elif key == "entity_labels":
+            out[key] = {e["label"] for e in article.get("entities", ())}
+        elif key == "entity_names":
+            out[key] = {
+                name.casefold()
+                for e in article.get("entities", ())
+                for name in (e["canonical"], e["text"])
+            }
+        elif key == "sources":
+            out[key] = {article.get("source", "")}
+        else:
+            out[key] = {article.get("language")}
+    return out
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Routes as arrays, one slot per route in file order: for each list condition, the
+    routes it does not constrain and, per value, the routes that list it; the sentiment
+    thresholds; which routes are ``unmatched``."""
+
+    free: dict[str, np.ndarray]
+    listed: dict[str, dict[Any, np.ndarray]]
+    below: np.ndarray
+    has_below: np.ndarray
+    above: np.ndarray
+    has_above: np.ndarray
+    unmatched: np.ndarray
+
+    @classmethod
+    def build(cls, routes: Sequence[Route]) -> _Index:
+        n = len(routes)
+        free: dict[str, np.ndarray] = {}
+        listed: dict[str, dict[Any, list[int]]] = {}
+        for i, route in enumerate(routes):
+            for key, values in route.when.lists():
+                free.setdefault(key, np.ones(n, dtype=bool))[i] = False
+                for value in values:
+                    listed.setdefault(key, {}).setdefault(value, []).append(i)
+        below = [r.when.sentiment_below for r in routes]
+        above = [r.when.sentiment_above for r in routes]
+        return cls(
+            free=free,
+            listed={
+                key: {value: np.array(slots, dtype=np.intp) for value, slots in by_value.items()}
+                for key, by_value in listed.items()
+            },
+            below=np.array([math.inf if b is None else b for b in below], dtype=float),
+            has_below=np.array([b is not None for b in below], dtype=bool),
+            above=np.array([-math.inf if a is None else a for a in above], dtype=float),
+            has_above=np.array([a is not None for a in above], dtype=bool),
+            unmatched=np.array([r.when.unmatched for r in routes], dtype=bool),
+        )
+
+    def accepted(self, article: Mapping[str, Any]) -> np.ndarray:
+        """Which routes' conditions the article meets (``unmatched`` aside)."""
+        features = _features(article, self.free)
+        compound = float(article.get("sentiment", {}).get("compound", 0.0))
+        ok = (~self.has_below | (compound < self.below)) & (
+            ~self.has_above | (compound > self.above)
+        )
+        for key, free in self.free.items():
+            accept = free.copy()
+            by_value = self.listed[key]
+            for value in features[key]:
+                slots = by_value.get(value)
+                if slots is not None:
+                    accept[slots] = True
+            ok &= accept
+        return ok
+
+
 @dataclass(frozen=True)
 class Routes:
-    """All rules of one routes file, in file order."""
+    """All rules of one routes file, in file order.
+
+    Matching is indexed (:class:`_Index`): per condition, the routes an article's values
+    satisfy are marked in one array per condition and the arrays are combined, so the
+    cost per article grows with the routes it reaches, not with every route's
+    conditions. The result is the same as checking every route in order
+    (:meth:`match_all`).
+    """
 
     routes: tuple[Route, ...]
     source: str = field(default="")
+    _index: _Index | None = field(init=False, repr=False, compare=False, default=None)
+    _topic_of: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", _Index.build(self.routes))
+        object.__setattr__(self, "_topic_of", tuple(route.topic for route in self.routes))
 
     def match(self, article: Mapping[str, Any]) -> list[str]:
         """Output topics for an enriched article: ``wirestream.enriched`` first, then
-        every matching route's topic in file order, without repeats."""
+        every matching route's topic in file order, without repeats. Routes with
+        ``when.unmatched`` only when no other route matched."""
+        assert self._index is not None
+        accepted = self._index.accepted(article)
+        unmatched = self._index.unmatched
+        slots = np.flatnonzero(accepted & ~unmatched)
+        if not slots.size:
+            slots = np.flatnonzero(accepted & unmatched)
+        topic_of = self._topic_of
+        return list(dict.fromkeys([ENRICHED, *(topic_of[i] for i in slots.tolist())]))
+
+    def match_all(self, article: Mapping[str, Any]) -> list[str]:
+        """:meth:`match` without the index: every route checked in file order (the
+        reference the indexed match is tested against)."""
         out = [ENRICHED]
         for route in self.routes:
             if not route.when.unmatched and route.when.holds(article) and route.topic not in out:
@@ -117,6 +326,28 @@ class Routes:
         return seen
 
 
+# -- reading a routes file ---------------------------------------------------------------
+def _shown(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def topic_name_error(topic: str) -> str | None:
+    """Why Kafka would refuse ``topic`` as a topic name, or None."""
+    if not topic:
+        return "the topic name is empty"
+    if topic in (".", ".."):
+        return f"Kafka does not allow {topic!r} as a topic name"
+    if len(topic) > MAX_TOPIC_NAME:
+        return f"the topic name has {len(topic)} characters; Kafka allows {MAX_TOPIC_NAME}"
+    if not _TOPIC_CHARS.fullmatch(topic):
+        bad = "".join(sorted({c for c in topic if not _TOPIC_CHARS.fullmatch(c)}))
+        return (
+            f"topic {_shown(topic)} has characters Kafka does not allow ({bad!r}); "
+            "use letters, digits, '.', '_' and '-'"
+        )
+    return None
+
+
 def _condition(where: str, raw: Any) -> Condition:
     if not isinstance(raw, dict):
         raise RoutesError(f"{where}: 'when' must be a table")
@@ -131,6 +362,20 @@ def _condition(where: str, raw: Any) -> Condition:
             values = raw[key]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise RoutesError(f"{where}: when.{key} must be a list of strings")
+            if key in _CHECKED_KEYS:
+                valid = valid_values(key)
+                for value in values:
+                    if value not in valid:
+                        near = _suggestion(key, value)
+                        hint = (
+                            f"did you mean {near!r}?"
+                            if near
+                            else "`wirestream topics --conditions` lists the valid values"
+                        )
+                        raise RoutesError(
+                            f"{where}: unknown {_CHECKED_KEYS[key]} {_shown(value)} "
+                            f"in when.{key}; {hint}"
+                        )
             if key == "entity_names":
                 values = [v.casefold() for v in values]
             kwargs[key] = frozenset(values)
@@ -147,21 +392,52 @@ def _condition(where: str, raw: Any) -> Condition:
     return Condition(**kwargs)
 
 
-def parse_routes(data: Mapping[str, Any], source: str = "<routes>") -> Routes:
-    """Build rules from a decoded routes file, raising :class:`RoutesError`."""
+def _app_id() -> str:
+    from streams.settings import get_settings
+
+    return get_settings().app_id
+
+
+def parse_routes(
+    data: Mapping[str, Any], source: str = "<routes>", *, app_id: str | None = None
+) -> Routes:
+    """Build rules from a decoded routes file, raising :class:`RoutesError` (one line
+    naming the file, the route and the reason). A route may not write to a topic
+    Wirestream reads or owns (:func:`streams.topics.internal_topic`; Faust's own topics
+    start with ``app_id`` + "-", by default the configured app id), nor to a name Kafka
+    refuses or would take for another one ("a.b" and "a_b")."""
+    app_id = app_id if app_id is not None else _app_id()
     raw_routes = data.get("route", [])
     if not isinstance(raw_routes, list):
         raise RoutesError(f"{source}: [[route]] entries expected")
     routes: list[Route] = []
+    #: Kafka refuses a topic whose name equals another's once "." is read as "_".
+    claimed = {name.replace(".", "_"): name for name in sorted(INTERNAL_TOPICS)}
     for index, raw in enumerate(raw_routes, start=1):
         where = f"{source}: route {index}"
         if not isinstance(raw, dict):
             raise RoutesError(f"{where}: must be a table")
         topic = raw.get("topic")
-        if not isinstance(topic, str) or not _TOPIC_NAME.fullmatch(topic):
+        if "name" in raw:
+            where += f" ({_shown(str(raw['name']))})"
+        elif isinstance(topic, str):
+            where += f" (topic {_shown(topic)})"
+        if not isinstance(topic, str):
             raise RoutesError(f"{where}: 'topic' must be a Kafka topic name, got {topic!r}")
+        problem = topic_name_error(topic)
+        if problem:
+            raise RoutesError(f"{where}: not a Kafka topic name: {problem}")
         if topic == ENRICHED:
             raise RoutesError(f"{where}: {ENRICHED} is built in; every article goes there")
+        internal = internal_topic(topic, app_id)
+        if internal:
+            raise RoutesError(f"{where}: a route may not write to {topic}: {internal}")
+        other = claimed.setdefault(topic.replace(".", "_"), topic)
+        if other != topic:
+            raise RoutesError(
+                f"{where}: topic {topic} collides with {other} (Kafka treats '.' and '_' "
+                "alike in topic names)"
+            )
         name = raw.get("name", topic.rsplit(".", 1)[-1])
         routes.append(
             Route(name=str(name), topic=topic, when=_condition(where, raw.get("when", {})))
@@ -169,16 +445,18 @@ def parse_routes(data: Mapping[str, Any], source: str = "<routes>") -> Routes:
     return Routes(routes=tuple(routes), source=source)
 
 
-def load_routes(path: Path | str) -> Routes:
-    """Read and check a routes file."""
+def load_routes(path: Path | str, *, app_id: str | None = None) -> Routes:
+    """Read and check a routes file (:func:`parse_routes`)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RoutesError(f"routes file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutesError(f"{path}: cannot read the routes file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RoutesError(f"{path}: not valid TOML: {exc}") from None
-    return parse_routes(data, source=str(path))
+    return parse_routes(data, source=str(path), app_id=app_id)
 
 
 def predicted_topics(routes: Routes, articles: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -12,12 +12,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
 
 from streams import codecs
 from streams.settings import Settings, get_settings, kafka_options
+
+if TYPE_CHECKING:
+    from agents.routing import Routes
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
 
@@ -29,6 +32,17 @@ def _apply_overrides(args: argparse.Namespace) -> None:
         if value is not None:
             os.environ[f"WIRESTREAM_{env}"] = str(value)
     get_settings.cache_clear()
+
+
+def _routes_or_exit(command: str, settings: Settings) -> Routes:
+    """The routes file, or exit 1 with one line naming the file, the route and the reason."""
+    from agents.routing import RoutesError, load_routes
+
+    try:
+        return load_routes(settings.routes, app_id=settings.app_id)
+    except RoutesError as exc:
+        message = " ".join(str(exc).split())
+        raise SystemExit(f"wirestream {command}: {message}") from None
 
 
 # -- broker -------------------------------------------------------------------------------
@@ -44,10 +58,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.topics import ensure_topics
+    from streams.topics import all_topics, ensure_topics
 
     settings = get_settings()
-    asyncio.run(ensure_topics(settings))
+    routes = _routes_or_exit("worker", settings)
+    asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     from streams.app import app
     from streams.worker import Worker
@@ -63,12 +78,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from streams.producer import publish, watch
+    from streams.producer import WatchError, publish, watch
 
     settings = get_settings()
     if args.watch:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(watch(Path(args.watch), settings))
+        try:  # SIGINT / SIGTERM stop the watcher after the file in hand
+            report = asyncio.run(watch(Path(args.watch), settings, signals=True))
+        except WatchError as exc:
+            raise SystemExit(f"wirestream publish: {exc}") from None
+        except KeyboardInterrupt:  # a second Ctrl-C
+            return 130
+        print(f"stopped: {report.summary()}", file=sys.stderr)
         return 0
     if not args.paths:
         print("wirestream publish: give at least one PATH or --watch DIR", file=sys.stderr)
@@ -190,11 +210,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 def cmd_reroute(args: argparse.Namespace) -> int:
     from agents.route import reroute
-    from agents.routing import load_routes
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
-    routes = load_routes(settings.routes)
+    routes = _routes_or_exit("reroute", settings)
     asyncio.run(ensure_topics(settings, [t.name for t in registry(routes)]))
     sent = asyncio.run(reroute(settings, routes))
     for topic, count in sorted(sent.items()):
@@ -207,11 +226,10 @@ def cmd_reroute(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from agents.routing import load_routes
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
-    info = registry(load_routes(settings.routes))
+    info = registry(_routes_or_exit("topics", settings))
     if args.create:
         created = asyncio.run(ensure_topics(settings, [t.name for t in info]))
         print(f"created {len(created)} topic(s) with {settings.partitions} partitions")
@@ -220,6 +238,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for t in info:
         print(f"{t.name.ljust(width)}  {t.fed_by}")
     print(f"\nroutes file: {settings.routes}")
+    if args.conditions:
+        from agents.routing import condition_values
+
+        print("\nCONDITION        VALUES (when.<condition> in a route)")
+        for key, values in condition_values():
+            print(f"{key.ljust(15)}  {values}")
     return 0
 
 
@@ -227,6 +251,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _routes_or_exit("run", get_settings())
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -359,6 +384,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("topics", help="list output topics and the routes that feed them")
     t.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     t.add_argument("--create", action="store_true", help="create missing topics on the broker")
+    t.add_argument(
+        "--conditions", action="store_true", help="also list the values route conditions take"
+    )
     t.set_defaults(func=cmd_topics)
 
     r = sub.add_parser("run", help="broker + worker + publish seeds/ + show routed articles")

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
             " message.max.bytes (Apache Kafka's default is 1,048,588)."
         ),
     )
+    watch_settle: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "Seconds a file in a drop folder (`publish --watch`) must keep its size and mtime"
+            " before it is read. 0: publish on sight (every writer renames finished files in)."
+        ),
+    )
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
     session_timeout: float = Field(
         5.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."

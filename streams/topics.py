@@ -4,18 +4,40 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from agents.routing import ENRICHED, Routes, load_routes
 from streams.settings import Settings, kafka_options
+
+if TYPE_CHECKING:  # agents.routing imports this module; routes are loaded lazily below
+    from agents.routing import Routes
 
 log = logging.getLogger(__name__)
 
 ARTICLES = "wirestream.articles"
+ENRICHED = "wirestream.enriched"
 DEADLETTER = "wirestream.deadletter"
+RETRACTIONS = "wirestream.retractions"
 PIPELINE_TOPICS = (ARTICLES, ENRICHED, DEADLETTER)
+#: Topics Wirestream reads or owns besides the routed outputs: no route may write to them
+#: (a route to the input topic would feed every article back in, for ever).
+INTERNAL_TOPICS = frozenset({ARTICLES, ENRICHED, DEADLETTER, RETRACTIONS})
+#: Topics created per request by :func:`ensure_topics`: one request with thousands of
+#: topics outlasts the admin client's request timeout.
+CREATE_BATCH = 100
+
+
+def internal_topic(name: str, app_id: str) -> str | None:
+    """Why no route may write to ``name`` (a topic Wirestream, Faust or Kafka owns), or None."""
+    if name in INTERNAL_TOPICS:
+        return "it is a topic the pipeline reads or owns"
+    if name.startswith("__"):
+        return "topics starting with '__' are Kafka's own (__consumer_offsets...)"
+    if name.startswith(f"{app_id}-"):
+        return f"topics starting with '{app_id}-' are the Faust app's own (the app id)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -42,26 +64,46 @@ def registry(routes: Routes) -> list[TopicInfo]:
 
 def all_topics(settings: Settings, routes: Routes | None = None) -> list[str]:
     """Names of every topic to create before workers start."""
-    routes = routes or load_routes(settings.routes)
+    if routes is None:
+        from agents.routing import load_routes
+
+        routes = load_routes(settings.routes, app_id=settings.app_id)
     return [t.name for t in registry(routes)]
 
 
-async def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
-    """Create missing topics with the configured partition count; return those created."""
+async def ensure_topics(
+    settings: Settings, names: list[str] | None = None, *, batch: int = CREATE_BATCH
+) -> list[str]:
+    """Create missing topics with the configured partition count; return those created.
+
+    Topics are created ``batch`` per request, each request awaited before the next, so
+    thousands of routed topics are created within the admin client's request timeout.
+    """
     names = names if names is not None else all_topics(settings)
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if not missing:
-            return []
-        new = [NewTopic(n, settings.partitions, settings.replication) for n in missing]
-        try:
-            await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            log.info("some topics were created concurrently")
-        log.info("created %d topics with %d partitions", len(missing), settings.partitions)
-        return missing
+        missing = list(dict.fromkeys(n for n in names if n not in existing))
+        created: list[str] = []
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            new = [NewTopic(n, settings.partitions, settings.replication) for n in chunk]
+            try:
+                response = await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                log.info("some topics were created concurrently")
+                continue
+            failed = {}
+            for error in response.topic_errors:
+                topic, code = error[0], error[1]
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    failed[topic] = for_code(code).__name__
+            if failed:
+                log.warning("could not create %d topics: %s", len(failed), failed)
+            created += [n for n in chunk if n not in failed]
+        if created:
+            log.info("created %d topics with %d partitions", len(created), settings.partitions)
+        return created
     finally:
         await admin.close()
