@@ -140,9 +140,11 @@ def choose_web_port(settings: Settings, out: TextIO = sys.stderr) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from agents.routing import load_routes
     from streams.topics import ensure_topics
 
     settings = choose_web_port(get_settings())
+    load_routes(settings.routes)  # a bad routes file stops it before it touches the broker
     require_broker(settings)
     asyncio.run(ensure_topics(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
@@ -408,7 +410,10 @@ async def run(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
+    from agents.routing import load_routes
+
     settings = get_settings()
+    load_routes(settings.routes)  # a bad routes file stops it before anything starts
     broker: EmbeddedBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
