@@ -227,12 +227,21 @@ async def check_topics(settings: Settings, topics: Sequence[str]) -> None:
         await admin.close()
     for topic in topics:
         if topic not in existing:
-            close = difflib.get_close_matches(topic, sorted(existing), n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(close)}?" if close else "none is close"
             raise CliError(
-                f"no topic {topic!r} on {settings.broker} ({hint}; "
-                "`wirestream topics` lists the pipeline's topics)"
+                f"no topic {topic!r} on {settings.broker}; {_close_names(topic, existing)} "
+                "(wirestream topics lists the pipeline's topics)"
             )
+
+
+def _close_names(name: str, names: set[str]) -> str:
+    """ "did you mean X?" with the closest names (difflib), or a note that none is close."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, other).ratio(), other) for other in names),
+        reverse=True,
+    )
+    best = scored[0][0] if scored else 0.0
+    close = [other for ratio, other in scored[:3] if ratio >= max(0.6, best - 0.05)]
+    return f"did you mean {' or '.join(close)}?" if close else "no topic has a close name"
 
 
 def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -> AIOKafkaConsumer:
