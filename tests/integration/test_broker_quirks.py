@@ -40,7 +40,8 @@ def test_auto_created_topics_get_four_partitions(broker: EmbeddedBroker) -> None
 
 
 def test_idempotent_producer_cannot_start(broker: EmbeddedBroker) -> None:
-    """InitProducerId fails, hence no idempotence and no exactly-once anywhere."""
+    """aiokafka's InitProducerId fails, hence no idempotent aiokafka producer and no
+    exactly-once in Wirestream. librdkafka's idempotent producer works (test_clients.py)."""
 
     async def go() -> None:
         producer = AIOKafkaProducer(
