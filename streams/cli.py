@@ -113,7 +113,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 # -- worker -------------------------------------------------------------------------------
 
 
-def choose_web_port(settings: Settings, out: TextIO = sys.stderr) -> Settings:
+def choose_web_port(settings: Settings, out: TextIO | None = None) -> Settings:
     """The settings with a web port that is free: an explicit port (--web-port or
     WIRESTREAM_WEB_PORT) that is taken is an error; the default one, when taken, is
     replaced by a free port, said on ``out``."""
@@ -131,7 +131,7 @@ def choose_web_port(settings: Settings, out: TextIO = sys.stderr) -> Settings:
     print(
         f"web port {port} is in use (another worker on this host?); using {chosen} "
         "(set --web-port or WIRESTREAM_WEB_PORT to choose)",
-        file=out,
+        file=out or sys.stderr,
         flush=True,
     )
     os.environ[f"{ENV_PREFIX}WEB_PORT"] = str(chosen)

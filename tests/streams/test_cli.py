@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import EXIT_BROKER, EXIT_INPUT, EXIT_USAGE, parser
+from streams.cli import EXIT_BROKER, EXIT_INPUT, EXIT_USAGE, choose_web_port, parser
+from streams.settings import Settings, get_settings
 from tests.helpers import ROOT, free_port
 
 
@@ -221,3 +222,29 @@ def test_every_option_has_help_and_kafka_commands_take_broker() -> None:
         assert ("--broker" in options) == (name != "broker"), name
     worker = subparsers.choices["worker"]
     assert "--web-port" in {o for a in worker._actions for o in a.option_strings}
+
+
+def test_worker_takes_a_free_web_port_when_the_default_is_taken(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WIRESTREAM_WEB_PORT", "1")
+    monkeypatch.delenv("WIRESTREAM_WEB_PORT")  # restored (unset) afterwards
+    get_settings.cache_clear()
+    default = Settings()
+    assert "web_port" not in default.model_fields_set
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", default.web_port))
+            holder.listen()
+        except OSError:
+            pass  # something else holds 6066 already: taken either way
+        try:
+            chosen = choose_web_port(default)
+        finally:
+            get_settings.cache_clear()
+    assert chosen.web_port != default.web_port
+    assert os.environ["WIRESTREAM_WEB_PORT"] == str(chosen.web_port)
+    assert capsys.readouterr().err.splitlines() == [
+        f"web port {default.web_port} is in use (another worker on this host?); using "
+        f"{chosen.web_port} (set --web-port or WIRESTREAM_WEB_PORT to choose)"
+    ]
