@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streams import codecs
@@ -440,7 +441,10 @@ async def run(args: argparse.Namespace) -> int:
             say(f"embedded broker (Tansu, in memory) on {broker.url}")
         else:
             say(f"using broker {settings.broker}")
-            members = await group_members(settings)
+            try:
+                members = await group_members(settings)
+            except KafkaError:
+                members = 0  # a broker that does not describe groups: nothing to note
             if members:
                 say(
                     f"note: consumer group {settings.app_id!r} already lists {members} "
@@ -610,8 +614,6 @@ def _one_line(text: str) -> str:
 
 def explain(exc: BaseException, flags: dict[str, str] | None = None) -> tuple[str | None, int]:
     """The one line to print for an error (None: print nothing) and the exit status."""
-    from aiokafka.errors import KafkaError
-
     from agents.routing import RoutesError
     from streams.broker import BrokerError
 
@@ -634,6 +636,12 @@ def explain(exc: BaseException, flags: dict[str, str] | None = None) -> tuple[st
         return (
             f"the Kafka broker at {broker} failed: {type(exc).__name__}: "
             f"{_one_line(str(exc))}; check --broker or WIRESTREAM_BROKER",
+            EXIT_BROKER,
+        )
+    if isinstance(exc, ConnectionError):
+        return (
+            f"lost the connection to the broker at {broker} ({exc}); "
+            "check --broker or WIRESTREAM_BROKER",
             EXIT_BROKER,
         )
     if isinstance(exc, OSError):
