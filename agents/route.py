@@ -3,13 +3,16 @@
 
 The worker routes each article as it enriches it (``agents.enrich``), which keeps the
 path from input to routed topics to one hop. When the routes change, ``wirestream
-reroute`` runs :func:`reroute` once over what ``wirestream.enriched`` holds.
+reroute`` runs :func:`reroute` once over what ``wirestream.enriched`` holds: each record
+goes only to the topics the new routes add, and the topics they drop get a tombstone.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -32,44 +35,125 @@ def route(value: bytes | None, routes: Routes) -> tuple[list[str], bytes]:
     return [t for t in record["routes"] if t != ENRICHED], codecs.dumps(record)
 
 
-async def reroute(settings: Settings, routes: Routes) -> Counter[str]:
-    """Send every record on ``wirestream.enriched`` (from its start until it is quiet) to
-    the topics ``routes`` names; one that is not an enriched record goes to the dead-letter
-    topic (``invalid_enriched``). Returns how many records went to each topic."""
+@dataclass(frozen=True)
+class Change:
+    """What re-routing does to one enriched record: the topics the new routes add (the
+    record is sent there), those they drop (a tombstone goes there) and the record with
+    its ``routes`` field rewritten (sent to ``wirestream.enriched`` when anything changed)."""
+
+    add: list[str]
+    remove: list[str]
+    value: bytes
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.add or self.remove)
+
+
+def plan(value: bytes | None, routes: Routes) -> Change:
+    """Compare the topics a record went to (its ``routes`` field) with those ``routes``
+    name now. A record without a ``routes`` list goes to every topic named now.
+    Raises ``ValueError`` for a value that is not an enriched record."""
+    record = codecs.loads(value or b"")
+    if not isinstance(record, dict) or "id" not in record:
+        raise ValueError("not an enriched record")
+    before = record.get("routes")
+    new = routes.match(record)
+    record["routes"] = new
+    now = [t for t in new if t != ENRICHED]
+    if not isinstance(before, list):
+        return Change(now, [], codecs.dumps(record))
+    old = [t for t in before if isinstance(t, str) and t != ENRICHED]
+    return Change(
+        [t for t in now if t not in old], [t for t in old if t not in now], codecs.dumps(record)
+    )
+
+
+@dataclass
+class RerouteReport:
+    """What :func:`reroute` did. ``sent``: records per topic the new routes add;
+    ``tombstones``: per topic they drop; ``updated``: records written again to
+    ``wirestream.enriched`` with their new ``routes``; ``unchanged``: records whose
+    topics stay the same; ``read``: records read (the last one per key counts)."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    tombstones: Counter[str] = field(default_factory=Counter)
+    updated: int = 0
+    unchanged: int = 0
+    deadlettered: int = 0
+    read: int = 0
+
+
+async def _latest(
+    consumer: AIOKafkaConsumer,
+) -> tuple[dict[Any, tuple[Received, bytes | None]], int]:
+    """The last record per key on ``wirestream.enriched`` (from its start until it is
+    quiet), in first-seen order, and how many records were read."""
+    await consumer.topics()  # loads the metadata
+    partitions = sorted(consumer.partitions_for_topic(ENRICHED) or ())
+    tps = [TopicPartition(ENRICHED, p) for p in partitions]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    # Some brokers (Tansu) report an end inside the last batch, so reading stops at
+    # the first quiet poll after every partition has reached its reported end.
+    ends = await consumer.end_offsets(tps)
+    latest: dict[Any, tuple[Received, bytes | None]] = {}
+    read = 0
+    while True:
+        batches = await consumer.getmany(timeout_ms=1000)
+        if not batches and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+            break
+        for tp, messages in batches.items():
+            for m in messages:
+                read += 1
+                msg = Received(m.key, m.value, tp.topic, tp.partition, m.offset, m.timestamp / 1000)
+                # A key is always in one partition, so a later offset is a later record.
+                key = m.key if m.key is not None else (tp.partition, m.offset)
+                latest.pop(key, None)
+                latest[key] = (msg, m.value)
+    return latest, read
+
+
+async def reroute(settings: Settings, routes: Routes) -> RerouteReport:
+    """Re-route what ``wirestream.enriched`` holds under ``routes``, without duplicates.
+
+    For the last record of each key: send it to the topics ``routes`` add compared with
+    its ``routes`` field, send a tombstone (the key with a null value) to the topics they
+    drop, and write it again to ``wirestream.enriched`` with the new ``routes`` (so a
+    second run with the same routes sends nothing). A record that is not an enriched
+    record goes to the dead-letter topic (``invalid_enriched``); a tombstone is skipped.
+    """
     consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None, enable_auto_commit=False)
     producer = AIOKafkaProducer(**{**producer_options(settings), "client_id": "wirestream-reroute"})
     await consumer.start()
     await producer.start()
-    sent: Counter[str] = Counter()
+    report = RerouteReport()
     try:
-        await consumer.topics()  # loads the metadata
-        partitions = sorted(consumer.partitions_for_topic(ENRICHED) or ())
-        tps = [TopicPartition(ENRICHED, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        # Some brokers (Tansu) report an end inside the last batch, so reading stops at
-        # the first quiet poll after every partition has reached its reported end.
-        ends = await consumer.end_offsets(tps)
+        latest, report.read = await _latest(consumer)
         pending = []
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000)
-            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
-                break
-            for tp, messages in batches.items():
-                for m in messages:
-                    try:
-                        topics, value = route(m.value, routes)
-                    except (ValueError, KeyError, TypeError) as exc:
-                        msg = Received(
-                            m.key, m.value, tp.topic, tp.partition, m.offset, m.timestamp / 1000
-                        )
-                        record = refuse(msg, "invalid_enriched", f"cannot route: {exc}")
-                        topics, value = [DEADLETTER], codecs.dumps(record)
-                    for topic in topics:
-                        pending.append(await producer.send(topic, value, key=m.key))
-                        sent[topic] += 1
+        for msg, value in latest.values():
+            if value is None:
+                continue  # deleted
+            try:
+                change = plan(value, routes)
+            except (ValueError, KeyError, TypeError) as exc:
+                record = refuse(msg, "invalid_enriched", f"cannot route: {exc}")
+                pending.append(await producer.send(DEADLETTER, codecs.dumps(record), key=msg.key))
+                report.deadlettered += 1
+                continue
+            if not change.changed:
+                report.unchanged += 1
+                continue
+            for topic in change.add:
+                pending.append(await producer.send(topic, change.value, key=msg.key))
+                report.sent[topic] += 1
+            for topic in change.remove:
+                pending.append(await producer.send(topic, None, key=msg.key))
+                report.tombstones[topic] += 1
+            pending.append(await producer.send(ENRICHED, change.value, key=msg.key))
+            report.updated += 1
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
         await consumer.stop()
-    return sent
+    return report

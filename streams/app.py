@@ -16,6 +16,7 @@ from aiokafka.errors import UnknownMemberIdError
 from faust.transport.drivers import aiokafka as _driver
 
 from streams import codecs  # noqa: F401  (registers the orjson codec)
+from streams.metadata import CLIENT_ID_PREFIX, forbid_topic_auto_creation
 from streams.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,13 @@ def create_app(settings: Settings) -> faust.App:
     _bounded_fetch_wait(int(settings.fetch_max_wait * 1000))
     _commit_only_as_a_group_member()
     _rewind_partitions_without_commits()
+    forbid_topic_auto_creation()
     return faust.App(
         settings.app_id,
         broker=settings.broker,
+        # A "wirestream" client id: its metadata requests never auto-create a topic
+        # (streams/metadata.py); the worker creates its topics before it starts.
+        broker_client_id=f"{CLIENT_ID_PREFIX}-worker",
         broker_credentials=_credentials(settings),
         # Tansu makes a group join wait session_timeout / 2, and a restarted worker waits for
         # its dead predecessor to time out: 5 s keeps both short (heartbeats every second).

@@ -117,7 +117,6 @@ async def _describe_cluster(settings: Settings, request_timeout: float) -> str |
     admin = AIOKafkaAdminClient(
         **kafka_options(settings),
         request_timeout_ms=timeout_ms,
-        client_id="wirestream-probe",
     )
     try:
         await asyncio.wait_for(admin.start(), request_timeout)

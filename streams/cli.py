@@ -1,37 +1,101 @@
-"""``wirestream``: broker | worker | publish | subscribe | topics | run."""
+"""The ``wirestream`` command line: one subcommand per job, errors as one line."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import difflib
+import errno
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 from streams import codecs
-from streams.settings import Settings, get_settings, kafka_options
+from streams.settings import ENV_PREFIX, Settings, explain_error, get_settings, kafka_options
 
 if TYPE_CHECKING:
     from agents.routing import Routes
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
 
+DESCRIPTION = """\
+wirestream: a news pipeline on Kafka. Publish articles, enrich them (entities, sentiment,
+events, IPTC topics) and route them to topics; read the routed topics.
 
-def _apply_overrides(args: argparse.Namespace) -> None:
-    """Flags win over the environment: write them to WIRESTREAM_* before settings load."""
-    for flag, env in (("routes", "ROUTES"), ("web_port", "WEB_PORT"), ("broker", "BROKER")):
-        value = getattr(args, flag, None)
+Every setting is also an environment variable WIRESTREAM_<NAME> (see README.md).
+Exit status: 0 done, 1 bad input (a setting, a file, a routes file, a topic, a port),
+2 wrong usage, 3 broker unreachable or failing, 130 interrupted (Ctrl-C) before the
+job was done. Services (broker, worker, publish --watch, run without --once) exit 0
+when stopped with Ctrl-C or SIGTERM after a clean stop. --debug shows tracebacks.
+"""
+
+EXIT_OK = 0
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+EXIT_BROKER = 3
+EXIT_INTERRUPTED = 130
+
+#: Flags that set a setting: flag dest -> (settings field, the flag as typed).
+FLAG_SETTINGS = {
+    "broker": ("broker", "--broker"),
+    "routes": ("routes", "--routes"),
+    "web_port": ("web_port", "--web-port"),
+}
+
+
+class CliError(Exception):
+    """An error the user can fix: one line, and the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(Exception):
+    """A service was stopped by a signal: ``status`` says how the command ends."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__("interrupted")
+        self.status = status
+
+
+def _apply_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """Flags win over the environment: write them to WIRESTREAM_* before settings load.
+    Returns settings field -> flag for the flags given (to name them in errors)."""
+    given: dict[str, str] = {}
+    for dest, (field, flag) in FLAG_SETTINGS.items():
+        value = getattr(args, dest, None)
         if value is not None:
-            os.environ[f"WIRESTREAM_{env}"] = str(value)
+            os.environ[f"{ENV_PREFIX}{field.upper()}"] = str(value)
+            given[field] = flag
     get_settings.cache_clear()
+    return given
+
+
+def unreachable(settings: Settings) -> str:
+    return (
+        f"cannot reach a Kafka broker at {settings.broker}; start one (wirestream broker) "
+        "or point --broker / WIRESTREAM_BROKER at yours"
+    )
+
+
+def require_broker(settings: Settings, timeout: float = 3.0) -> None:
+    """Stop with status 3 unless a bootstrap server accepts a TCP connection."""
+    from streams.broker import broker_reachable
+
+    if not broker_reachable(settings, timeout=timeout):
+        raise CliError(unreachable(settings), EXIT_BROKER)
 
 
 def _routes_or_exit(command: str, settings: Settings) -> Routes:
@@ -41,27 +105,60 @@ def _routes_or_exit(command: str, settings: Settings) -> Routes:
     try:
         return load_routes(settings.routes, app_id=settings.app_id)
     except RoutesError as exc:
-        message = " ".join(str(exc).split())
-        raise SystemExit(f"wirestream {command}: {message}") from None
+        raise CliError(f"bad routes file: {' '.join(str(exc).split())}") from None
 
 
 # -- broker -------------------------------------------------------------------------------
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import serve
+    from streams.broker import port_in_use, serve
 
-    return serve(args.port if args.port is not None else get_settings().broker_port)
+    port = args.port if args.port is not None else get_settings().broker_port
+    if port and port_in_use(port):
+        flag = "--port" if args.port is not None else "WIRESTREAM_BROKER_PORT"
+        raise CliError(
+            f"port 127.0.0.1:{port} is already in use (a broker already running?); "
+            f"choose another with --port or WIRESTREAM_BROKER_PORT (given by {flag})"
+        )
+    return serve(port)
 
 
 # -- worker -------------------------------------------------------------------------------
 
 
+def choose_web_port(settings: Settings, out: TextIO | None = None) -> Settings:
+    """The settings with a web port that is free: an explicit port (--web-port or
+    WIRESTREAM_WEB_PORT) that is taken is an error; the default one, when taken, is
+    replaced by a free port, said on ``out``."""
+    from streams.broker import free_port, port_in_use
+
+    port, host = settings.web_port, settings.web_host
+    if not port_in_use(port, host):
+        return settings
+    if "web_port" in settings.model_fields_set:
+        raise CliError(
+            f"web port {host}:{port} is already in use (another worker on this host?); "
+            "choose another with --web-port or WIRESTREAM_WEB_PORT"
+        )
+    chosen = free_port(host)
+    print(
+        f"web port {port} is in use (another worker on this host?); using {chosen} "
+        "(set --web-port or WIRESTREAM_WEB_PORT to choose)",
+        file=out or sys.stderr,
+        flush=True,
+    )
+    os.environ[f"{ENV_PREFIX}WEB_PORT"] = str(chosen)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.topics import all_topics, ensure_topics
 
-    settings = get_settings()
-    routes = _routes_or_exit("worker", settings)
+    settings = choose_web_port(get_settings())
+    routes = _routes_or_exit("worker", settings)  # before it touches the broker
+    require_broker(settings)
     asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     from streams.app import app
@@ -85,14 +182,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
         try:  # SIGINT / SIGTERM stop the watcher after the file in hand
             report = asyncio.run(watch(Path(args.watch), settings, signals=True))
         except WatchError as exc:
-            raise SystemExit(f"wirestream publish: {exc}") from None
+            raise CliError(str(exc)) from None
         except KeyboardInterrupt:  # a second Ctrl-C
-            return 130
+            return EXIT_INTERRUPTED
         print(f"stopped: {report.summary()}", file=sys.stderr)
         return 0
     if not args.paths:
-        print("wirestream publish: give at least one PATH or --watch DIR", file=sys.stderr)
-        return 2
+        raise CliError("give at least one PATH or --watch DIR", EXIT_USAGE)
     report = asyncio.run(publish([Path(p) for p in args.paths], settings, progress=not args.quiet))
     print(
         f"published {report.published} articles to wirestream.articles; "
@@ -124,6 +220,46 @@ def describe(topic: str, record: Any) -> str:
     )
 
 
+def output_closed(out: TextIO) -> bool:
+    """True when ``out`` is a pipe whose reader has gone (``| head -1`` has exited)."""
+    try:
+        poller = select.poll()
+        poller.register(out.fileno(), 0)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+async def check_topics(settings: Settings, topics: Sequence[str]) -> None:
+    """Stop with one line when a topic does not exist, naming the close ones. Asks for the
+    list of every topic, so nothing is created by asking."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    for topic in topics:
+        if topic not in existing:
+            raise CliError(
+                f"no topic {topic!r} on {settings.broker}; {_close_names(topic, existing)} "
+                "(wirestream topics lists the pipeline's topics)"
+            )
+
+
+def _close_names(name: str, names: set[str]) -> str:
+    """ "did you mean X?" with the closest names (difflib), or a note that none is close."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, other).ratio(), other) for other in names),
+        reverse=True,
+    )
+    best = scored[0][0] if scored else 0.0
+    close = [other for ratio, other in scored[:3] if ratio >= max(0.6, best - 0.05)]
+    return f"did you mean {' or '.join(close)}?" if close else "no topic has a close name"
+
+
 def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
@@ -146,6 +282,7 @@ async def subscribe(
     out: TextIO,
 ) -> int:
     """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds."""
+    await check_topics(settings, topics)
     consumer = _consumer(settings, topics, from_beginning)
     await consumer.start()
     seen = 0
@@ -154,6 +291,8 @@ async def subscribe(
         while limit is None or seen < limit:
             batch = await consumer.getmany(timeout_ms=500)
             if not batch:
+                if output_closed(out):
+                    raise BrokenPipeError(errno.EPIPE, "output closed")
                 if timeout is not None and time.monotonic() - last > timeout:
                     break
                 continue
@@ -190,18 +329,19 @@ async def subscribe(
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            subscribe(
-                get_settings(),
-                args.topics,
-                from_beginning=args.from_beginning,
-                limit=args.limit,
-                as_json=args.json,
-                timeout=args.timeout,
-                out=sys.stdout,
-            )
+    settings = get_settings()
+    require_broker(settings)
+    asyncio.run(
+        subscribe(
+            settings,
+            args.topics,
+            from_beginning=args.from_beginning,
+            limit=args.limit,
+            as_json=args.json,
+            timeout=args.timeout,
+            out=sys.stdout,
         )
+    )
     return 0
 
 
@@ -214,11 +354,17 @@ def cmd_reroute(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     routes = _routes_or_exit("reroute", settings)
+    require_broker(settings)
     asyncio.run(ensure_topics(settings, [t.name for t in registry(routes)]))
-    sent = asyncio.run(reroute(settings, routes))
-    for topic, count in sorted(sent.items()):
-        print(f"{count:8d}  {topic}")
-    print(f"re-routed {sum(sent.values())} record(s) from wirestream.enriched")
+    report = asyncio.run(reroute(settings, routes))
+    for topic in sorted({*report.sent, *report.tombstones}):
+        print(f"{report.sent[topic]:8d} sent  {report.tombstones[topic]:8d} tombstones  {topic}")
+    print(
+        f"re-routed wirestream.enriched ({report.read} record(s) read): "
+        f"{sum(report.sent.values())} sent to topics the routes add, "
+        f"{sum(report.tombstones.values())} tombstone(s) to topics they drop, "
+        f"{report.unchanged} unchanged, {report.deadlettered} dead-lettered"
+    )
     return 0
 
 
@@ -231,6 +377,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     settings = get_settings()
     info = registry(_routes_or_exit("topics", settings))
     if args.create:
+        require_broker(settings)
         created = asyncio.run(ensure_topics(settings, [t.name for t in info]))
         print(f"created {len(created)} topic(s) with {settings.partitions} partitions")
     width = max(len(t.name) for t in info)
@@ -251,16 +398,35 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """A stop by Ctrl-C or SIGTERM ends ``run`` with 0 once the worker and the broker are
+    stopped (130 with ``--once`` before every article was routed)."""
     _routes_or_exit("run", get_settings())
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise CliError(f"no such file or directory: {', '.join(missing)}")
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
+        print("stopped (worker and embedded broker stopped cleanly)", flush=True)
+        raise Interrupted(EXIT_INTERRUPTED if args.once else EXIT_OK) from None
+
+
+async def group_members(settings: Settings) -> int:
+    """How many members the consumer group ``app_id`` lists (0 when it has none)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([settings.app_id])
+    finally:
+        await admin.close()
+    return sum(len(group[5]) for response in responses for group in response.groups)
 
 
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
-    from streams.broker import EmbeddedBroker, broker_reachable
+    from streams.broker import BrokerError, EmbeddedBroker, broker_reachable
     from streams.producer import publish
     from streams.topics import all_topics, ensure_topics
 
@@ -270,12 +436,14 @@ async def run(args: argparse.Namespace) -> int:
     if main is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     started = time.monotonic()
-    since_ms = int(time.time() * 1000) - 1000
 
     def say(text: str) -> None:
         print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
+    from agents.routing import load_routes
+
     settings = get_settings()
+    load_routes(settings.routes)  # a bad routes file stops it before anything starts
     broker: EmbeddedBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
@@ -286,10 +454,23 @@ async def run(args: argparse.Namespace) -> int:
                 return 1
             port = int(settings.bootstrap_servers[0].rsplit(":", 1)[1])
             broker = EmbeddedBroker(port=port)
-            broker.start()
+            try:
+                broker.start()
+            except BrokerError as exc:
+                raise CliError(f"{exc}; set --broker or WIRESTREAM_BROKER") from None
             say(f"embedded broker (Tansu, in memory) on {broker.url}")
         else:
             say(f"using broker {settings.broker}")
+            try:
+                members = await group_members(settings)
+            except KafkaError:
+                members = 0  # a broker that does not describe groups: nothing to note
+            if members:
+                say(
+                    f"note: consumer group {settings.app_id!r} already lists {members} "
+                    "member(s): another worker may enrich these articles too (the embedded "
+                    "broker also lists workers that have stopped)"
+                )
         created = await ensure_topics(settings)
         say(f"{len(all_topics(settings))} topics ready ({len(created)} created)")
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +486,9 @@ async def run(args: argparse.Namespace) -> int:
         consumer = _consumer(settings, outputs, from_beginning=True)
         await consumer.start()
         try:
+            # Only records written after this publish, for the ids it published, count:
+            # records of earlier runs (same ids, seeds have fixed ids) are not this run's.
+            since_ms = int(time.time() * 1000)
             report = await publish([Path(p) for p in args.paths], settings, progress=False)
             say(f"published {report.published} articles from {', '.join(args.paths)}")
             ids = set(report.ids)
@@ -321,8 +505,8 @@ async def run(args: argparse.Namespace) -> int:
                 for tp, messages in sorted(batch.items(), key=lambda kv: kv[0].topic):
                     for m in messages:
                         key = (m.key or b"").decode("utf-8", "replace")
-                        if key not in ids and m.timestamp < since_ms:
-                            continue  # an older record already on the broker
+                        if m.timestamp < since_ms or m.value is None:
+                            continue  # an older record (or a tombstone) already there
                         say(describe(tp.topic, codecs.loads(m.value or b"null")))
                         if key in waiting:
                             waiting.discard(key)
@@ -349,39 +533,83 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wirestream", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="wirestream",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands (COMMAND --help for more)"
+    )
 
-    b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, in memory)")
+    # Options every subcommand takes; SUPPRESS keeps `wirestream --debug CMD` working.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error (also WIRESTREAM_LOG_LEVEL=debug)",
+    )
+    kafka = argparse.ArgumentParser(add_help=False, parents=[common])
+    kafka.add_argument(
+        "--broker",
+        metavar="URL",
+        help="Kafka bootstrap servers, kafka://host:port[;host:port] (default WIRESTREAM_BROKER)",
+    )
+
+    b = sub.add_parser(
+        "broker",
+        parents=[common],
+        help="run the embedded Kafka-protocol broker (Tansu, in memory)",
+    )
     b.add_argument("--port", type=int, default=None, help="port (default WIRESTREAM_BROKER_PORT)")
     b.set_defaults(func=cmd_broker)
 
-    w = sub.add_parser("worker", help="run a Faust worker (enrich_articles: enrich and route)")
+    w = sub.add_parser(
+        "worker", parents=[kafka], help="run a worker: enrich articles and route them to topics"
+    )
     w.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
-    w.add_argument("--web-port", type=int, help="web server port (default WIRESTREAM_WEB_PORT)")
+    w.add_argument(
+        "--web-port",
+        type=int,
+        help="web server port (default WIRESTREAM_WEB_PORT; a free port when 6066 is taken)",
+    )
     w.set_defaults(func=cmd_worker)
 
-    pub = sub.add_parser("publish", help="publish .txt/.json/.jsonl files or directories")
+    pub = sub.add_parser(
+        "publish",
+        parents=[kafka],
+        help="publish .txt/.json/.jsonl files, directories or a drop folder",
+    )
     pub.add_argument("paths", nargs="*", help="files or directories")
     pub.add_argument("--watch", metavar="DIR", help="keep publishing files dropped into DIR")
     pub.add_argument("--quiet", action="store_true", help="no progress bar")
     pub.set_defaults(func=cmd_publish)
 
-    s = sub.add_parser("subscribe", help="print records from output topics")
-    s.add_argument("topics", nargs="+")
-    s.add_argument("--from-beginning", action="store_true")
+    s = sub.add_parser("subscribe", parents=[kafka], help="print records from topics")
+    s.add_argument("topics", nargs="+", metavar="TOPIC", help="topics to read (they must exist)")
+    s.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at each topic's first record (default: only records arriving from now)",
+    )
     s.add_argument("--limit", type=int, default=None, help="stop after N records")
     s.add_argument("--json", action="store_true", help="JSON lines instead of readable lines")
     s.add_argument("--timeout", type=float, default=None, help="stop after S idle seconds")
     s.set_defaults(func=cmd_subscribe)
 
     rr = sub.add_parser(
-        "reroute", help="send what wirestream.enriched holds to the topics the routes now name"
+        "reroute",
+        parents=[kafka],
+        help="send what wirestream.enriched holds to the topics the routes now name",
     )
     rr.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     rr.set_defaults(func=cmd_reroute)
 
-    t = sub.add_parser("topics", help="list output topics and the routes that feed them")
+    t = sub.add_parser(
+        "topics", parents=[kafka], help="list output topics and the routes that feed them"
+    )
     t.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     t.add_argument("--create", action="store_true", help="create missing topics on the broker")
     t.add_argument(
@@ -389,7 +617,11 @@ def parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_topics)
 
-    r = sub.add_parser("run", help="broker + worker + publish seeds/ + show routed articles")
+    r = sub.add_parser(
+        "run",
+        parents=[kafka],
+        help="broker (if needed) + worker + publish seeds/ + show routed articles",
+    )
     r.add_argument("paths", nargs="*", default=["seeds"], help="what to publish (default seeds/)")
     r.add_argument("--once", action="store_true", help="exit when every article is routed")
     r.add_argument("--timeout", type=float, default=120.0, help="with --once: give up after S s")
@@ -398,13 +630,93 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def explain(exc: BaseException, flags: dict[str, str] | None = None) -> tuple[str | None, int]:
+    """The one line to print for an error (None: print nothing) and the exit status."""
+    from agents.routing import RoutesError
+    from streams.broker import BrokerError
+
+    broker = os.environ.get(f"{ENV_PREFIX}BROKER") or Settings.model_fields["broker"].default
+    if isinstance(exc, Interrupted):
+        return None, exc.status
+    if isinstance(exc, CliError):
+        return _one_line(str(exc)), exc.status
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        return None, EXIT_OK  # the reader (`| head`) has what it wanted
+    if isinstance(exc, ValidationError):
+        return explain_error(exc, flags), EXIT_INPUT
+    if isinstance(exc, RoutesError):
+        return f"bad routes file: {_one_line(str(exc))}", EXIT_INPUT
+    if isinstance(exc, BrokerError):
+        return f"{_one_line(str(exc))}; check --broker or WIRESTREAM_BROKER", EXIT_BROKER
+    if isinstance(exc, KafkaError):
+        return (
+            f"the Kafka broker at {broker} failed: {type(exc).__name__}: "
+            f"{_one_line(str(exc))}; check --broker or WIRESTREAM_BROKER",
+            EXIT_BROKER,
+        )
+    if isinstance(exc, ConnectionError):
+        return (
+            f"lost the connection to the broker at {broker} ({exc}); "
+            "check --broker or WIRESTREAM_BROKER",
+            EXIT_BROKER,
+        )
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EADDRINUSE:
+            return f"address already in use: {_one_line(str(exc))}", EXIT_INPUT
+        if exc.filename is not None:
+            return f"{exc.strerror or exc}: {exc.filename}", EXIT_INPUT
+    return (
+        f"unexpected error: {type(exc).__name__}: {_one_line(str(exc))} "
+        "(run with --debug for the traceback)",
+        EXIT_INPUT,
+    )
+
+
+def warn_unknown_settings(out: TextIO = sys.stderr) -> None:
+    """One line per WIRESTREAM_* variable that is no setting (a typo is otherwise silent)."""
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    for name in sorted(os.environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            print(f"wirestream: warning: {name} is not a setting{hint}", file=out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; every error a user can cause ends as one line and a status."""
     args = parser().parse_args(argv)
-    _apply_overrides(args)
-    if args.command == "worker":
-        # Faust reads sys.argv; give it only the program name.
-        sys.argv = [sys.argv[0]]
-    return int(args.func(args))
+    debug = bool(getattr(args, "debug", False)) or (
+        os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "").strip().lower() == "debug"
+    )
+    flags: dict[str, str] = {}
+    try:
+        flags = _apply_overrides(args)
+        warn_unknown_settings()
+        get_settings()  # a bad setting stops the command before it touches the broker
+        if args.command == "worker":
+            # Faust reads sys.argv; give it only the program name.
+            sys.argv = [sys.argv[0]]
+        return int(args.func(args))
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every error becomes one line
+        message, status = explain(exc, flags)
+        if isinstance(exc, BrokenPipeError):
+            # Nothing more can be written there; stop Python's own flush from complaining.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        if debug and not isinstance(exc, Interrupted | BrokenPipeError):
+            traceback.print_exc()
+        if message:
+            print(f"wirestream {args.command}: {message}", file=sys.stderr, flush=True)
+        return status
 
 
 if __name__ == "__main__":

@@ -1,22 +1,52 @@
 """The one settings class. Every value can be set with an environment variable
-prefixed ``WIRESTREAM_`` (for example ``WIRESTREAM_BROKER``)."""
+prefixed ``WIRESTREAM_`` (for example ``WIRESTREAM_BROKER``).
+
+Values are checked when the settings are read: a bad one raises pydantic's
+``ValidationError``, which :func:`explain_error` turns into one line naming the variable
+(``WIRESTREAM_PARTITIONS must be an integer, got 'abc'``).
+
+An enumeration is a ``Literal`` type with a case-insensitive validator, as for
+``log_level``: ``Annotated[Literal["a", "b"], LOWER]`` (or ``UPPER``).
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, FilePath, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "agents" / "data"
+ENV_PREFIX = "WIRESTREAM_"
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+#: Case-insensitive enumerations: ``Annotated[Literal[...], UPPER]`` accepts ``ssl`` for ``SSL``.
+UPPER = BeforeValidator(_upper)
+LOWER = BeforeValidator(_lower)
+
+SecurityProtocol = Annotated[Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], UPPER]
+SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], UPPER]
+LogLevel = Annotated[Literal["critical", "error", "warning", "info", "debug"], LOWER]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Settings(BaseSettings):
     """Runtime configuration, read once from the environment (prefix ``WIRESTREAM_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="WIRESTREAM_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     broker: str = Field(
         "kafka://127.0.0.1:9092",
@@ -24,8 +54,11 @@ class Settings(BaseSettings):
     )
     app_id: str = Field("wirestream", description="Faust app id, also the consumer group id.")
     web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
-    web_port: int = Field(6066, description="Port of the worker's web server.")
-    routes: Path = Field(
+    web_port: Port = Field(
+        6066,
+        description="Port of the worker's web server (a free one is used when 6066 is taken).",
+    )
+    routes: FilePath = Field(
         PACKAGE_DATA / "routes.toml", description="Path of the routes file (TOML)."
     )
     partitions: int = Field(4, ge=1, description="Partition count for topics we create.")
@@ -84,15 +117,35 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
     )
-    broker_port: int = Field(9092, description="Port of the embedded broker (`wirestream broker`).")
-    security_protocol: str = Field(
+    broker_port: Port = Field(
+        9092, description="Port of the embedded broker (`wirestream broker`)."
+    )
+    security_protocol: SecurityProtocol = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
-    sasl_mechanism: str = Field("PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    sasl_mechanism: SaslMechanism = Field(
+        "PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
     sasl_username: str = Field("", description="SASL user name.")
     sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (never logged).")
-    ssl_cafile: Path | None = Field(None, description="CA bundle for TLS.")
-    log_level: str = Field("info", description="Worker log level.")
+    ssl_cafile: FilePath | None = Field(None, description="CA bundle for TLS.")
+    log_level: LogLevel = Field("info", description="Worker log level.")
+
+    @field_validator("broker")
+    @classmethod
+    def _check_broker(cls, value: str) -> str:
+        servers = [part.strip() for part in value.replace(",", ";").split(";") if part.strip()]
+        if not servers:
+            raise ValueError("must name at least one server (kafka://host:port)")
+        for part in servers:
+            url = urlparse(part if "://" in part else "kafka://" + part)
+            try:
+                port = url.port
+            except ValueError:
+                port = -1
+            if not url.hostname or port == -1 or port == 0:
+                raise ValueError("must be kafka://host:port[;host:port...]")
+        return value
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -122,10 +175,16 @@ def get_settings() -> Settings:
 
 
 def kafka_options(settings: Settings) -> dict[str, object]:
-    """Connection options for aiokafka clients (bootstrap servers, TLS, SASL)."""
+    """Connection options for aiokafka clients (bootstrap servers, TLS, SASL). The client
+    id starts with ``wirestream``, so the client never makes the broker auto-create a
+    topic (:mod:`streams.metadata`)."""
+    from streams.metadata import CLIENT_ID_PREFIX, forbid_topic_auto_creation
+
+    forbid_topic_auto_creation()
     options: dict[str, object] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": settings.security_protocol,
+        "client_id": CLIENT_ID_PREFIX,
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         from aiokafka.helpers import create_ssl_context
@@ -137,3 +196,49 @@ def kafka_options(settings: Settings) -> dict[str, object]:
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
     return options
+
+
+#: What pydantic's error types mean, said the way a user fixes them.
+_MEANINGS = {
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "path_not_file": "must name an existing file",
+    "path_not_directory": "must name an existing directory",
+    "path_not_exists": "must name an existing path",
+}
+
+
+def _meaning(error: Mapping[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _MEANINGS:
+        return _MEANINGS[kind]
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}".replace("'", "")
+    bounds = {
+        "greater_than_equal": "at least {ge}",
+        "greater_than": "greater than {gt}",
+        "less_than_equal": "at most {le}",
+        "less_than": "less than {lt}",
+    }
+    if kind in bounds:
+        return "must be " + bounds[kind].format(**ctx)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def explain_error(exc: ValidationError, flags: Mapping[str, str] | None = None) -> str:
+    """One line for a settings ``ValidationError``, naming each bad value as the user set
+    it: the flag (``flags`` maps a field to the flag that set it) or ``WIRESTREAM_X``."""
+    flags = flags or {}
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        env = ENV_PREFIX + field.upper()
+        name = flags.get(field, env)
+        given = os.environ.get(env, error.get("input"))
+        parts.append(f"{name} {_meaning(error)}, got {given!r}")
+    return "; ".join(parts)

@@ -40,7 +40,8 @@ def test_auto_created_topics_get_four_partitions(broker: EmbeddedBroker) -> None
 
 
 def test_idempotent_producer_cannot_start(broker: EmbeddedBroker) -> None:
-    """InitProducerId fails, hence no idempotence and no exactly-once anywhere."""
+    """aiokafka's InitProducerId fails, hence no idempotent aiokafka producer and no
+    exactly-once in Wirestream. librdkafka's idempotent producer works (test_clients.py)."""
 
     async def go() -> None:
         producer = AIOKafkaProducer(
@@ -221,3 +222,33 @@ def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: EmbeddedBroke
     delays = asyncio.run(go())
     assert max(delays) > 0.25, f"records returned {delays} s after they were produced"
     assert max(delays) < 1.5
+
+
+def test_a_member_that_left_is_still_listed(broker: EmbeddedBroker) -> None:
+    """DescribeGroups keeps listing a consumer after it left the group (Kafka would list
+    none), so `wirestream run` only notes group members and does not refuse to start."""
+
+    async def go() -> tuple[int, int]:
+        topic, group = name("left"), name("group")
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers(broker))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 1, 1)])
+            consumer = AIOKafkaConsumer(
+                topic,
+                bootstrap_servers=servers(broker),
+                group_id=group,
+                session_timeout_ms=6000,
+                heartbeat_interval_ms=1000,
+            )
+            await consumer.start()
+            await consumer.getmany(timeout_ms=4000)
+            during = await admin.describe_consumer_groups([group])
+            await consumer.stop()
+            await asyncio.sleep(8)  # longer than the session timeout
+            after = await admin.describe_consumer_groups([group])
+        finally:
+            await admin.close()
+        return len(during[0].groups[0][5]), len(after[0].groups[0][5])
+
+    assert asyncio.run(go()) == (1, 1)

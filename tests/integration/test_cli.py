@@ -9,17 +9,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
+from agents.enrich import get_routes
 from agents.routing import ENRICHED
-from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER
-from tests.helpers import ROOT, SEEDS, free_port, read
+from streams.broker import EmbeddedBroker
+from streams.producer import producer_options
+from streams.settings import Settings, kafka_options
+from streams.topics import ARTICLES, DEADLETTER, ensure_topics
+from tests.helpers import ROOT, SEEDS, free_port, read, worker_env
 from tests.integration.conftest import Worker, cli
 
 pytestmark = pytest.mark.integration
@@ -107,67 +113,115 @@ def test_subscribe_prints_routed_articles(worker: Worker, env: dict[str, str]) -
     assert " | " in line and "tags:" in line
 
 
-def test_reroute_sends_what_is_enriched_to_the_new_routes(
-    worker: Worker, env: dict[str, str], settings: Settings, tmp_path: Path
+@pytest.fixture
+def own_broker() -> Iterator[EmbeddedBroker]:
+    """A broker of the test's own, for tests that write to the pipeline's topics."""
+    with EmbeddedBroker(port=free_port()) as embedded:
+        yield embedded
+
+
+def enriched_record(article_id: str, language: str, slugs: list[str]) -> dict[str, Any]:
+    """An enriched record as the worker writes it, routed by the default routes."""
+    record: dict[str, Any] = {
+        "id": article_id,
+        "headline": f"Headline {article_id}",
+        "language": language,
+        "source": "",
+        "topics": [{"slug": s, "name": s, "code": "00000000", "score": 0.9} for s in slugs],
+        "tags": [],
+        "entities": [],
+        "sentiment": {"compound": 0.0, "label": "neutral"},
+    }
+    record["routes"] = get_routes().match(record)
+    return record
+
+
+def test_reroute_sends_only_what_changed_and_tombstones_what_is_dropped(
+    own_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """Routes change: `wirestream reroute` re-sends every enriched record under the new
-    routes file, without the NLP (the worker is not involved)."""
-    stamp = str(time.time_ns())
-    articles = [
-        {
-            "id": f"rr-en-{stamp}",
-            "headline": "Parliament passes the budget",
-            "body": "Members of parliament voted for the budget after a long debate on taxes.",
-        },
-        {
-            "id": f"rr-fr-{stamp}",
-            "headline": "Le parlement adopte le budget",
-            "body": "Les députés ont voté le budget de l'État après un long débat.",
-            "language": "fr",
-        },
+    """Routes change: `wirestream reroute` sends each record only to the topics the new
+    routes add, a tombstone to those they drop, nothing to those they keep; run again with
+    the same routes, it sends nothing."""
+    env = worker_env(own_broker.url, tmp_path / "data")
+    servers = [own_broker.bootstrap_servers]
+    asyncio.run(ensure_topics(Settings(broker=own_broker.url)))
+    records = [
+        enriched_record("rr-sport", "en", ["sport"]),
+        enriched_record("rr-politics", "en", ["politics"]),
+        enriched_record("rr-fr", "fr", []),
     ]
-    path = tmp_path / "rr.jsonl"
-    path.write_text("\n".join(json.dumps(a) for a in articles))
-    assert cli(env, "publish", str(path), "--quiet").returncode == 0
-    ids = {a["id"] for a in articles}
-    servers = settings.bootstrap_servers
-    junk = f"rr-junk-{stamp}"
-    asyncio.run(produce(servers, ENRICHED, b"not an enriched record", junk))
-    read(servers, [ENRICHED], until=lambda rs: ids <= {r.key for r in rs}, timeout=60)
-    everything = read(servers, [ENRICHED], idle=3.0, timeout=60)
-    enriched = [r for r in everything if r.value is not None]
-    assert ids <= {r.key for r in enriched}
-    assert [r.key for r in everything if r.value is None] == [junk]
+    assert [r["routes"][1:] for r in records] == [
+        ["wirestream.topic.sport"],
+        ["wirestream.topic.politics"],
+        ["wirestream.lang.fr"],
+    ]
+    for record in records:
+        for topic in record["routes"]:
+            asyncio.run(produce(servers, topic, orjson.dumps(record), record["id"]))
+    asyncio.run(produce(servers, ENRICHED, b"not an enriched record", "rr-junk"))
 
     routes = tmp_path / "routes.toml"
     routes.write_text(
-        "version = 1\n"
+        '[[route]]\ntopic = "wirestream.topic.sport"\nwhen.topics = ["sport"]\n'
         '[[route]]\ntopic = "wirestream.topic.english"\nwhen.languages = ["en"]\n'
         '[[route]]\ntopic = "wirestream.topic.rest"\nwhen.unmatched = true\n'
     )
     result = cli(env, "reroute", "--routes", str(routes))
     assert result.returncode == 0, result.stderr
-    assert f"re-routed {len(everything)} record(s)" in result.stdout
-
-    english = Counter(r.key for r in enriched if r.value["language"] == "en")
-    rest = Counter(r.key for r in enriched if r.value["language"] != "en")
-    assert english[f"rr-en-{stamp}"] == 1 and rest[f"rr-fr-{stamp}"] == 1
-    out = read(
-        servers,
-        ["wirestream.topic.english", "wirestream.topic.rest"],
-        until=lambda rs: len(rs) >= len(enriched),
-        timeout=60,
+    lines = result.stdout.splitlines()
+    assert lines[-1] == (
+        "re-routed wirestream.enriched (4 record(s) read): 3 sent to topics the routes add, "
+        "2 tombstone(s) to topics they drop, 0 unchanged, 1 dead-lettered"
     )
-    assert Counter(r.key for r in out if r.topic == "wirestream.topic.english") == english
-    assert Counter(r.key for r in out if r.topic == "wirestream.topic.rest") == rest
+    assert "       2 sent         0 tombstones  wirestream.topic.english" in lines
+    assert "       1 sent         0 tombstones  wirestream.topic.rest" in lines
+    assert "       0 sent         1 tombstones  wirestream.topic.politics" in lines
+    assert "       0 sent         1 tombstones  wirestream.lang.fr" in lines
+
+    watched = [
+        "wirestream.topic.sport",
+        "wirestream.topic.english",
+        "wirestream.topic.rest",
+        "wirestream.topic.politics",
+        "wirestream.lang.fr",
+    ]
+    out = read(servers, watched, until=lambda rs: len(rs) >= 8, timeout=30)
+    got = sorted((r.topic, r.key, r.value is None) for r in out)
+    assert got == [
+        ("wirestream.lang.fr", "rr-fr", False),
+        ("wirestream.lang.fr", "rr-fr", True),  # the tombstone
+        ("wirestream.topic.english", "rr-politics", False),
+        ("wirestream.topic.english", "rr-sport", False),
+        ("wirestream.topic.politics", "rr-politics", False),
+        ("wirestream.topic.politics", "rr-politics", True),
+        ("wirestream.topic.rest", "rr-fr", False),
+        ("wirestream.topic.sport", "rr-sport", False),  # kept: not sent again
+    ]
     for r in out:
-        assert r.value["routes"] == [ENRICHED, r.topic]
-    dead = read(servers, [DEADLETTER], until=lambda rs: junk in {r.key for r in rs}, timeout=30)
-    (record,) = [r.value for r in dead if r.key == junk]
+        if r.value is not None and r.topic in ("wirestream.topic.english", "wirestream.topic.rest"):
+            assert r.topic in r.value["routes"] and r.value["routes"][0] == ENRICHED
+    enriched = read(servers, [ENRICHED], until=lambda rs: len(rs) >= 7, timeout=30)
+    latest = {r.key: r.value for r in enriched}
+    assert latest["rr-sport"]["routes"] == [
+        ENRICHED,
+        "wirestream.topic.sport",
+        "wirestream.topic.english",
+    ]
+    assert latest["rr-fr"]["routes"] == [ENRICHED, "wirestream.topic.rest"]
+    dead = read(servers, [DEADLETTER], until=lambda rs: len(rs) >= 1, timeout=30)
+    (record,) = [r.value for r in dead if r.key == "rr-junk"]
     assert record["reason"]["code"] == "invalid_enriched"
     assert record["origin"]["topic"] == ENRICHED
     assert record["payload"] == "not an enriched record"
     assert abs(record["origin"]["timestamp"] - time.time()) < 120  # seconds, not ms
+
+    again = cli(env, "reroute", "--routes", str(routes))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == (
+        "re-routed wirestream.enriched (7 record(s) read): 0 sent to topics the routes add, "
+        "0 tombstone(s) to topics they drop, 3 unchanged, 1 dead-lettered"
+    )
+    assert len(read(servers, watched, idle=2.0, timeout=30)) == 8  # no duplicates
 
 
 async def produce(servers: list[str], topic: str, value: bytes, key: str) -> None:
@@ -236,10 +290,168 @@ def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
         next(ln for ln in lines if "worker started (pid" in ln).split("pid ")[1].split(",")[0]
     )
     run.send_signal(signal.SIGTERM)
-    assert run.wait(timeout=20) == 130
+    assert run.wait(timeout=20) == 0  # a stop is how `run` ends: 0 after a clean stop
+    assert "stopped (worker and embedded broker stopped cleanly)" in run.stdout.read()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # the embedded broker is gone
     assert (
         not Path(f"/proc/{worker_pid}").exists()
         or "zombie" in Path(f"/proc/{worker_pid}/status").read_text().lower()
     )
+
+
+def topics_on(settings: Settings) -> set[str]:
+    async def go() -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    return asyncio.run(go())
+
+
+def test_subscribe_to_a_misspelt_topic_says_so_and_creates_nothing(
+    env: dict[str, str], settings: Settings
+) -> None:
+    asyncio.run(ensure_topics(settings))
+    started = time.monotonic()
+    result = cli(env, "subscribe", "wirestream.topic.sports")  # no --timeout: must not hang
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"wirestream subscribe: no topic 'wirestream.topic.sports' on {settings.broker}; "
+        "did you mean wirestream.topic.sport? (wirestream topics lists the pipeline's topics)"
+    ]
+    assert result.stdout == ""
+    assert time.monotonic() - started < 30
+    existing = topics_on(settings)
+    assert "wirestream.topic.sport" in existing
+    assert "wirestream.topic.sports" not in existing  # asking did not create it
+
+
+def test_wirestream_clients_never_auto_create_topics(settings: Settings) -> None:
+    """A consumer and a producer built from kafka_options ask with
+    allow_auto_topic_creation=false, and the embedded broker honours it; a plain aiokafka
+    client (auto-creation allowed) in the same process still creates its topic."""
+    stamp = time.time_ns()
+
+    async def go() -> tuple[str, str]:
+        consumer = AIOKafkaConsumer(
+            f"nocreate.consumer.{stamp}",
+            **kafka_options(settings),
+            group_id=None,
+            request_timeout_ms=3000,
+        )
+        try:
+            await consumer.start()
+            consumer_error = "none"
+        except KafkaError as exc:
+            consumer_error = type(exc).__name__
+        finally:
+            await consumer.stop()
+        producer = AIOKafkaProducer(**{**producer_options(settings), "request_timeout_ms": 3000})
+        await producer.start()
+        try:
+            await asyncio.wait_for(producer.send_and_wait(f"nocreate.producer.{stamp}", b"x"), 20)
+            producer_error = "none"
+        except KafkaError as exc:
+            producer_error = type(exc).__name__
+        finally:
+            await producer.stop()
+        await produce(settings.bootstrap_servers, f"plain.producer.{stamp}", b"x", "k")
+        return consumer_error, producer_error
+
+    assert asyncio.run(go()) == ("UnknownTopicOrPartitionError", "UnknownTopicOrPartitionError")
+    existing = topics_on(settings)
+    assert f"nocreate.consumer.{stamp}" not in existing
+    assert f"nocreate.producer.{stamp}" not in existing
+    assert f"plain.producer.{stamp}" in existing
+
+
+def test_subscribe_into_a_closed_pipe_ends_quietly(env: dict[str, str], settings: Settings) -> None:
+    """`wirestream subscribe ... | head -1`: status 0 and no traceback, whether more records
+    come (the next write fails) or not (the closed pipe is noticed while idle)."""
+    stamp = time.time_ns()
+    for count in (200, 1):
+        topic = f"cli.pipe.{count}.{stamp}"
+        asyncio.run(ensure_topics(settings, [topic]))
+        for i in range(count):
+            asyncio.run(produce(settings.bootstrap_servers, topic, b'{"id": "x"}', f"k{i}"))
+        command = (
+            f"{sys.executable} -m streams.cli subscribe {topic} --from-beginning --json | head -1;"
+            ' echo "status=${PIPESTATUS[0]}" >&2'
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert time.monotonic() - started < 40
+        assert orjson.loads(result.stdout)["topic"] == topic
+        assert result.stderr.splitlines() == ["status=0"], result.stderr
+
+
+def test_subscribe_interrupted_exits_130(env: dict[str, str], settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "subscribe", "wirestream.topic.weather"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)  # started and waiting for records
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err.splitlines() == ["wirestream subscribe: interrupted"]
+
+
+def test_run_once_counts_only_records_of_this_run(
+    own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Records already on the routed topics for the same ids (an earlier run, another
+    worker) do not count: `run --once` reports the articles routed only once its worker
+    has written them, and does not show the old records."""
+    articles = [json.loads(line) for line in (SEEDS / "wire.jsonl").read_text().splitlines()]
+    settings = Settings(broker=own_broker.url)
+    asyncio.run(ensure_topics(settings))
+    for article in articles:
+        stale = {**article, "headline": "STALE RECORD", "routes": [ENRICHED, "x"]}
+        for topic in ("wirestream.topic.sport", "wirestream.topic.politics"):
+            asyncio.run(
+                produce([own_broker.bootstrap_servers], topic, orjson.dumps(stale), article["id"])
+            )
+    env = newcomer_env(tmp_path, own_broker.port)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "run",
+            "--once",
+            "--timeout",
+            "90",
+            str(SEEDS / "wire.jsonl"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert f"using broker {own_broker.url}" in out
+    assert f"published {len(articles)} articles" in out
+    assert f"all {len(articles)} articles routed" in out
+    assert "STALE RECORD" not in out
+    routed = [line for line in out.splitlines() if "  [wirestream." in line]
+    assert len(routed) >= len(articles)
+    assert all(article["headline"][:80] in out for article in articles)

@@ -58,7 +58,7 @@ def test_bad_routes_stop_the_command_with_one_line(tmp_path: Path, command: str,
     path.write_text(text)
     result = wirestream(tmp_path, command, "--routes", str(path))
     assert result.returncode == 1
-    assert result.stderr == f"wirestream {command}: {path}: {reason}\n"
+    assert result.stderr == f"wirestream {command}: bad routes file: {path}: {reason}\n"
     assert result.stdout == ""
 
 
