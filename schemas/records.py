@@ -101,6 +101,9 @@ class EnrichedArticle(faust.Record, serializer="orjson"):
     pipeline: dict[str, Any]
     enriched_at: str
     truncated: bool = False
+    #: Names of the NLP caps that applied (agents/data/limits.toml); absent from the JSON
+    #: when none did.
+    limits: list[str] | None = None
 
 
 SCHEMA_DIR = Path(__file__).resolve().parent

@@ -27,13 +27,13 @@ register()
 class Limits:
     """The caps (see ``limits.toml`` for what each one bounds)."""
 
-    max_tokens: int = 6000
+    max_tokens: int = 4000
     max_word_chars: int = 100
-    max_sentence_tokens: int = 300
+    max_sentence_tokens: int = 200
     max_entity_tokens: int = 25
     max_entities: int = 500
     max_sentiment_mentions_per_entity: int = 50
-    max_sentiment_mentions: int = 300
+    max_sentiment_mentions: int = 200
     max_event_sentences: int = 100
 
     def __post_init__(self) -> None:
