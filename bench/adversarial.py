@@ -72,31 +72,231 @@ def joined(items: Sequence[str], sep: str, n: int) -> str:
     return sep.join(out)[:n]
 
 
-_FIRST = (
-    "James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara "
-    "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Nancy Daniel Lisa "
-    "Matthew Betty Anthony Margaret Mark Sandra Donald Ashley Steven Kimberly Paul Emily "
-    "Andrew Donna Joshua Michelle Kenneth Dorothy Kevin Carol Brian Amanda George Melissa "
-    "Edward Deborah Ronald Stephanie Timothy Rebecca Jason Sharon Jeffrey Laura Ryan Cynthia "
-    "Jacob Kathleen Gary Amy Nicholas Shirley Eric Angela Jonathan Helen Stephen Anna Larry "
-    "Brenda Justin Pamela Scott Nicole Brandon Emma Benjamin Samantha Samuel Katherine "
-    "Gregory Christine Frank Debra Alexander Rachel Raymond Catherine Patrick Carolyn Jack "
-    "Janet Dennis Ruth Jerry Maria"
-).split()
-_LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-    "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson "
-    "White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott "
-    "Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter "
-    "Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart "
-    "Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed "
-    "Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray "
-    "Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster"
-).split()
-_CITIES = (
-    "Chicago Houston Pittsburgh Boston Denver Seattle Atlanta Miami Dallas Detroit Phoenix "
-    "Toronto Montreal Vancouver Baltimore Cleveland Milwaukee Minnesota Oakland Tampa"
-).split()
+_FIRST = [
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Christopher",
+    "Nancy",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Margaret",
+    "Mark",
+    "Sandra",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Paul",
+    "Emily",
+    "Andrew",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Kenneth",
+    "Dorothy",
+    "Kevin",
+    "Carol",
+    "Brian",
+    "Amanda",
+    "George",
+    "Melissa",
+    "Edward",
+    "Deborah",
+    "Ronald",
+    "Stephanie",
+    "Timothy",
+    "Rebecca",
+    "Jason",
+    "Sharon",
+    "Jeffrey",
+    "Laura",
+    "Ryan",
+    "Cynthia",
+    "Jacob",
+    "Kathleen",
+    "Gary",
+    "Amy",
+    "Nicholas",
+    "Shirley",
+    "Eric",
+    "Angela",
+    "Jonathan",
+    "Helen",
+    "Stephen",
+    "Anna",
+    "Larry",
+    "Brenda",
+    "Justin",
+    "Pamela",
+    "Scott",
+    "Nicole",
+    "Brandon",
+    "Emma",
+    "Benjamin",
+    "Samantha",
+    "Samuel",
+    "Katherine",
+    "Gregory",
+    "Christine",
+    "Frank",
+    "Debra",
+    "Alexander",
+    "Rachel",
+    "Raymond",
+    "Catherine",
+    "Patrick",
+    "Carolyn",
+    "Jack",
+    "Janet",
+    "Dennis",
+    "Ruth",
+    "Jerry",
+    "Maria",
+]
+_LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "Morales",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Gutierrez",
+    "Ortiz",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+    "Ramos",
+    "Kim",
+    "Cox",
+    "Ward",
+    "Richardson",
+    "Watson",
+    "Brooks",
+    "Chavez",
+    "Wood",
+    "James",
+    "Bennett",
+    "Gray",
+    "Mendoza",
+    "Ruiz",
+    "Hughes",
+    "Price",
+    "Alvarez",
+    "Castillo",
+    "Sanders",
+    "Patel",
+    "Myers",
+    "Long",
+    "Ross",
+    "Foster",
+]
+_CITIES = [
+    "Chicago",
+    "Houston",
+    "Pittsburgh",
+    "Boston",
+    "Denver",
+    "Seattle",
+    "Atlanta",
+    "Miami",
+    "Dallas",
+    "Detroit",
+    "Phoenix",
+    "Toronto",
+    "Montreal",
+    "Vancouver",
+    "Baltimore",
+    "Cleveland",
+    "Milwaukee",
+    "Minnesota",
+    "Oakland",
+    "Tampa",
+]
 _PARTIES = ("Labour", "Conservative", "Liberal Democrat", "Green", "Reform", "Independent")
 _TOWNS = ("Leeds", "York", "Hull", "Bradford", "Wakefield", "Harrogate", "Selby", "Ripon")
 #: A normal wire paragraph (original text) for the "prose" cases.
@@ -132,9 +332,7 @@ def election_results(n: int) -> str:
 
 def casualty_list(n: int) -> str:
     names = distinct_names(4000)
-    lines = [
-        f"{name}, {18 + i % 70}, of {_TOWNS[i % len(_TOWNS)]}" for i, name in enumerate(names)
-    ]
+    lines = [f"{name}, {18 + i % 70}, of {_TOWNS[i % len(_TOWNS)]}" for i, name in enumerate(names)]
     return "The dead were named as: " + joined(lines, "; ", n - 24)
 
 
@@ -196,7 +394,9 @@ def mixed_scripts(n: int) -> str:
 
 
 def cjk(n: int) -> str:
-    return fill("北京时间周二上午国务院总理在人民大会堂会见了来访的外国代表团双方就经贸合作交换意见。", n)
+    return fill(
+        "北京时间周二上午国务院总理在人民大会堂会见了来访的外国代表团双方就经贸合作交换意见。", n
+    )
 
 
 def rtl(n: int) -> str:
@@ -256,11 +456,17 @@ def _cases(data: Path) -> list[Case]:
         Case("open_paren", '"(" x 100,000, no language', lambda n: fill("(", n), None),
         Case("john_smith_comma", '"John Smith, " repeated', lambda n: fill("John Smith, ", n)),
         Case("washington", '"Washington" x 9,000', lambda n: joined(["Washington"], " ", n)),
-        Case("distinct_names", "9,000 distinct names, commas", lambda n: joined(names9000, ", ", n)),
+        Case(
+            "distinct_names", "9,000 distinct names, commas", lambda n: joined(names9000, ", ", n)
+        ),
         Case("event_sentence", "two event triggers x 1,500+", lambda n: fill(EVENT_SENTENCE, n)),
         Case("equals", '"=" run, no language', lambda n: fill("=", n), None),
-        Case("john_smith_and", '"John Smith and " repeated, no language',
-             lambda n: fill("John Smith and ", n), None),
+        Case(
+            "john_smith_and",
+            '"John Smith and " repeated, no language',
+            lambda n: fill("John Smith and ", n),
+            None,
+        ),
         # runs of one character or token
         Case("dots", '"." run', lambda n: fill(".", n)),
         Case("hyphens", '"-" run', lambda n: fill("-", n)),
@@ -274,27 +480,35 @@ def _cases(data: Path) -> list[Case]:
         Case("abbreviations", '"U.S. " repeated', lambda n: fill("U.S. ", n)),
         Case("the_repeated", '"the " repeated', lambda n: fill("the ", n)),
         Case("spaces", "a space run between two words", lambda n: "a" + " " * (n - 2) + "b"),
-        Case("blank_lines", "a newline run between two words",
-             lambda n: "a" + "\n" * (n - 2) + "b"),
+        Case(
+            "blank_lines", "a newline run between two words", lambda n: "a" + "\n" * (n - 2) + "b"
+        ),
         Case("tabs_words", '"word\\t" repeated', lambda n: fill("word\t", n)),
         # structure
         Case("no_boundaries", "prose without punctuation or line breaks", no_sentence_boundaries),
         Case("one_long_line", "prose, no line breaks", lambda n: fill(PROSE.strip() + " ", n)),
         Case("prose_repeated", "one normal paragraph repeated", lambda n: fill(PROSE, n)),
-        Case("capitalised", "Title Case words", lambda n: fill("The Quick Brown Fox Jumps Over ", n)),
+        Case(
+            "capitalised", "Title Case words", lambda n: fill("The Quick Brown Fox Jumps Over ", n)
+        ),
         Case("all_caps", "ALL CAPITALS words", lambda n: fill("BREAKING NEWS FROM LONDON ", n)),
         # many entities
         Case("election_results", "election results list", election_results),
         Case("casualty_list", "casualty list", casualty_list),
         Case("sports_results", '"Chicago 4 HOUSTON 3" lines', sports_results),
         Case("league_table", '"CHICAGO 72 64 .529" lines', league_table),
-        Case("names_and", "distinct names joined by and",
-             lambda n: joined(names9000, " and ", n)),
+        Case("names_and", "distinct names joined by and", lambda n: joined(names9000, " and ", n)),
         Case("names_lines", "one distinct name per line", lambda n: joined(names9000, "\n", n)),
-        Case("orgs_repeated", '"the United Nations and NATO" repeated',
-             lambda n: fill("the United Nations and NATO said ", n)),
-        Case("event_triggers", "event trigger words only",
-             lambda n: fill("attack protest strike election earthquake flood killed signed ", n)),
+        Case(
+            "orgs_repeated",
+            '"the United Nations and NATO" repeated',
+            lambda n: fill("the United Nations and NATO said ", n),
+        ),
+        Case(
+            "event_triggers",
+            "event trigger words only",
+            lambda n: fill("attack protest strike election earthquake flood killed signed ", n),
+        ),
         # numbers and junk
         Case("number_table", "numeric table", number_table),
         Case("currency", '"$1,234.56 " repeated', lambda n: fill("$1,234.56 ", n)),
@@ -410,7 +624,11 @@ def run_case(name: str, chars: int, timeout: float, data: Path) -> dict[str, Any
             command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
         )
     except subprocess.TimeoutExpired:
-        return {"case": name, "status": "timeout", "elapsed_s": round(time.perf_counter() - started)}
+        return {
+            "case": name,
+            "status": "timeout",
+            "elapsed_s": round(time.perf_counter() - started),
+        }
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]

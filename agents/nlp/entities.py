@@ -462,9 +462,9 @@ def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> 
     for i, m in enumerate(mentions):
         if m.start < searched:
             line_start = searched = 0
-        found = text.rfind("\n", searched, m.start)
-        if found >= 0:
-            line_start = found + 1
+        newline = text.rfind("\n", searched, m.start)
+        if newline >= 0:
+            line_start = newline + 1
         searched = max(searched, m.start)
         lines.setdefault(line_start, []).append(i)
     for start, found in lines.items():

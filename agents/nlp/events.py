@@ -506,9 +506,9 @@ def extract_events(
     if not matches:
         return []
     sents = list(doc.sents)
-    starts: list[int] | None = [ref.start for ref in refs]
-    if any(a > b for a, b in zip(starts, starts[1:], strict=False)):
-        starts = None
+    offsets = [ref.start for ref in refs]
+    in_order = all(a <= b for a, b in zip(offsets, offsets[1:], strict=False))
+    starts = offsets if in_order else None
     with_events: set[int] = set()
     sent_of = [0] * len(doc)
     for i, sent in enumerate(sents):

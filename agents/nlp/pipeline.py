@@ -63,7 +63,7 @@ def line_sentences(doc: Doc, max_sentence_tokens: int | None = None) -> Doc:
         starts, space, max_sentence_tokens
     ):
         note(doc, "max_sentence_tokens")
-    doc.from_array([SENT_START], starts.astype(np.uint64))
+    doc.from_array([SENT_START], starts.astype(np.uint64).reshape(-1, 1))  # type: ignore[arg-type]
     return doc
 
 

@@ -74,7 +74,7 @@ _REPORTING = frozenset(
 )
 
 
-class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
+class LinearVader(SentimentIntensityAnalyzer):
     """VADER with the same scores in time linear in a sentence's words.
 
     For every sentiment word, VADER's negation and idiom checks lower-case the whole

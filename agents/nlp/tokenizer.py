@@ -122,5 +122,5 @@ def concatenate(vocab: Vocab, docs: list[Doc], max_tokens: int) -> Doc:
     doc = Doc(vocab, words=words, spaces=spaces)
     if tokens:
         norms = np.fromiter((t.norm for t in tokens), dtype=np.uint64, count=len(tokens))
-        doc.from_array([NORM], norms.reshape(-1, 1))
+        doc.from_array([NORM], norms.reshape(-1, 1))  # type: ignore[arg-type]
     return doc

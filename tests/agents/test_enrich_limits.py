@@ -15,7 +15,9 @@ from tests.helpers import SEEDS
 
 def message(article: dict[str, object], offset: int) -> Received:
     value = orjson.dumps(article)
-    return Received(key=b"k", value=value, topic=ARTICLES, partition=0, offset=offset, timestamp=1.0)
+    return Received(
+        key=b"k", value=value, topic=ARTICLES, partition=0, offset=offset, timestamp=1.0
+    )
 
 
 def enriched(out: list[tuple[str, bytes | None, bytes]]) -> list[dict[str, object]]:
