@@ -8,7 +8,8 @@ subprocess, which loads the pipeline, enriches one normal article (warm-up), the
 the case through ``agents.enrich.process_batch`` (decode, NLP, routing: what a worker's
 NLP process runs, with no Kafka and no guard) and reports:
 
-- wall seconds of that one ``process_batch`` call;
+- wall and CPU seconds of that one ``process_batch`` call (on a busy machine the CPU
+  time is what the case would take on a core of its own);
 - peak RSS above idle: the process's resident-set high-water mark (``VmHWM``, reset by
   ``/proc/self/clear_refs`` after the warm-up) minus its RSS before the case;
 - what came out: entities, events, the ``limits`` the record says applied, or the
@@ -20,6 +21,7 @@ root, with the project's ``.venv``)::
 
     python bench/adversarial.py [--json OUT] [--cases NAME,...] [--chars 100000]
     python bench/adversarial.py --list
+    python bench/adversarial.py --table OUT     # the table of a saved run
 
 The long normal-text cases (``bbc_long``) read BBC News articles from ``--data`` by
 path (default ``../shared/data``); they are skipped when the file is not there.
@@ -646,9 +648,10 @@ def passed(result: dict[str, Any]) -> bool:
 
 
 def table_row(case: Case, r: dict[str, Any]) -> str:
+    """One markdown row of the results table."""
     if r["status"] != "ok":
         detail = r.get("error", f"killed after {r.get('elapsed_s')} s")
-        return f"| `{case.name}` | {case.what} | {r['status']} | | | | {detail} | FAIL |"
+        return f"| `{case.name}` | {case.what} | {r['status']} | | | | | {detail} | FAIL |"
     if "deadletter" in r:
         out = f"dead letter: {r['deadletter']}"
     else:
@@ -657,7 +660,8 @@ def table_row(case: Case, r: dict[str, Any]) -> str:
     mark = "pass" if passed(r) else "FAIL"
     lang = r["language"] or f"(none: {r.get('detected', '?')})"
     return (
-        f"| `{case.name}` | {case.what} | {r['wall_s']:.2f} | {r['peak_above_idle_mb']:.0f} | "
+        f"| `{case.name}` | {case.what} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
+        f"{r['peak_above_idle_mb']:.0f} | "
         f"{lang} | {r['body_chars']:,} | {out} | {mark} |"
     )
 
@@ -670,11 +674,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per case")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="evaluation data dir")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--table", type=Path, help="print the table of a saved --json file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     catalogue = {c.name: c for c in _cases(args.data)}
     if args.child:
         print(json.dumps(run_child(catalogue[args.child], args.chars)))
+        return 0
+    if args.table:
+        saved = json.loads(args.table.read_text(encoding="utf-8"))
+        print("| case | body | wall s | CPU s | MB above idle | language | chars | result | goal |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in saved["cases"]:
+            print(table_row(catalogue[r["case"]], r))
+        print(f"{saved['passed']} of {len(saved['cases'])} cases within the goal")
         return 0
     if args.list:
         for case in catalogue.values():
@@ -692,8 +705,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(names)} cases at {args.chars:,} characters; goal <= {GOAL_SECONDS:g} s and "
         f"<= {GOAL_MB:g} MB above idle; load average {load_before[0]:.2f}"
     )
-    print("| case | body | wall s | MB above idle | language | chars | result | goal |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | body | wall s | CPU s | MB above idle | language | chars | result | goal |")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = []
     for name in names:
         r = run_case(name, args.chars, args.timeout, args.data)
