@@ -32,6 +32,9 @@ register()
 #: Characters per segment handed to spaCy's tokenizer at a time (a segment ends where a
 #: non-space character follows whitespace, so it holds whole whitespace-delimited chunks).
 SEGMENT_CHARS = 2000
+#: A text up to this long (and no longer than the token budget) with no over-long run goes
+#: to spaCy's tokenizer in one call (most articles: no segments to join).
+DIRECT_CHARS = 4000
 _BOUNDARY = re.compile(r"\s(?=\S)")
 
 
@@ -46,6 +49,7 @@ class BoundedTokenizer:
         max_tokens: int,
         max_word_chars: int,
         segment_chars: int = SEGMENT_CHARS,
+        direct_chars: int = DIRECT_CHARS,
     ) -> None:
         if min(max_tokens, max_word_chars, segment_chars) < 1:
             raise ValueError("tokenizer limits must be at least 1")
@@ -54,13 +58,12 @@ class BoundedTokenizer:
         self.max_tokens = max_tokens
         self.max_word_chars = max_word_chars
         self.segment_chars = segment_chars
+        self.direct_chars = min(direct_chars, max_tokens)
         self._long_run = re.compile(rf"\S{{{max_word_chars + 1},}}")
 
     def __call__(self, text: str) -> Doc:
         # Every token has at least one character: a short text is within the budget.
-        if len(text) <= min(self.max_tokens, self.segment_chars) and not self._long_run.search(
-            text
-        ):
+        if len(text) <= self.direct_chars and not self._long_run.search(text):
             return self.tokenizer(text)
         docs: list[Doc] = []
         count = 0

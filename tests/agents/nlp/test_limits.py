@@ -90,7 +90,12 @@ def test_the_schema_lists_every_limit_name_in_order() -> None:
 
 def test_bounded_tokenizer_gives_spacys_tokens_on_normal_text(blank: Language) -> None:
     bounded = BoundedTokenizer(
-        blank.tokenizer, blank.vocab, max_tokens=10**6, max_word_chars=100, segment_chars=40
+        blank.tokenizer,
+        blank.vocab,
+        max_tokens=10**6,
+        max_word_chars=100,
+        segment_chars=40,
+        direct_chars=0,  # always in segments
     )
     texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
     texts += [
