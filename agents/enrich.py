@@ -85,6 +85,8 @@ def enrich(
             "enriched_at": now,
             "truncated": analysis["truncated"],
         }
+        if analysis["limits"]:  # only when a cap applied: other records are as before
+            record["limits"] = analysis["limits"]
         record["routes"] = routes.match(record)
         records.append(record)
     return records

@@ -20,6 +20,7 @@ from spacy.tokens import Doc, Span, Token
 
 from agents.nlp.data import load_toml
 from agents.nlp.extensions import register
+from agents.nlp.limits import Limits, load_limits, note
 from agents.nlp.types import Entity
 
 register()
@@ -373,10 +374,13 @@ def merge_surnames(mentions: Sequence[Mention], tables: AliasTables) -> list[Men
             out.append(m._replace(canonical=name))
         else:
             out.append(m)
-    for name, people_count in joined.items():
-        group = [m for m in out if m.canonical == name]
-        label = "PERSON" if 2 * people_count >= len(group) else "ORG"
-        out = [m._replace(label=label) if m.canonical == name else m for m in out]
+    if joined:  # (one pass over the mentions, however many names were joined)
+        sizes = Counter(m.canonical for m in out if m.canonical in joined)
+        labels = {
+            name: "PERSON" if 2 * people_count >= sizes[name] else "ORG"
+            for name, people_count in joined.items()
+        }
+        out = [m._replace(label=labels[m.canonical]) if m.canonical in labels else m for m in out]
     return out
 
 
@@ -454,8 +458,15 @@ def table_roles(text: str, mentions: Sequence[Mention], tables: AliasTables) -> 
     if not tables.rows:
         return out
     lines: dict[int, list[int]] = {}  # line start -> indices of its mentions
+    line_start = searched = 0  # (mentions are in text order: each stretch is searched once)
     for i, m in enumerate(mentions):
-        lines.setdefault(text.rfind("\n", 0, m.start) + 1, []).append(i)
+        if m.start < searched:
+            line_start = searched = 0
+        newline = text.rfind("\n", searched, m.start)
+        if newline >= 0:
+            line_start = newline + 1
+        searched = max(searched, m.start)
+        lines.setdefault(line_start, []).append(i)
     for start, found in lines.items():
         end = text.find("\n", start)
         parts, cursor = [], start
@@ -613,6 +624,7 @@ def joined_spans(
     ents: Sequence[Span],
     tables: AliasTables | None = None,
     words: frozenset[str] = frozenset(),
+    max_tokens: int | None = None,
 ) -> list[tuple[str, int, str]]:
     """(text, start char, label) of the entities, with a name the NER cut in two put back
     together:
@@ -626,16 +638,22 @@ def joined_spans(
       capitalised ordinary words (``words``): "Ministry of Disaster Management" and
       "Relief" (a PERSON), "Children" (a LOC) and "Families Agency".
 
-    A joining word left dangling at the end of a span is dropped."""
+    A joining word left dangling at the end of a span is dropped. With ``max_tokens``, no
+    joined name grows past that many tokens."""
     out: list[tuple[str, int, str]] = []
     previous: Span | None = None
+    text = ents[0].doc.text if ents else ""  # (Doc.text joins every token: once only)
+    first = 0  # the first token of the name out[-1]
     for ent in ents:
         joined = None if previous is None else _joined_label(previous, ent, tables, words)
+        if joined is not None and max_tokens is not None and ent.end - first > max_tokens:
+            joined = None
         if joined is not None:
             start = out[-1][1]  # previous's name, which may already join an earlier part
-            out[-1] = (ent.doc.text[start : ent.end_char], start, joined)
+            out[-1] = (text[start : ent.end_char], start, joined)
         else:
             out.append((ent.text, ent.start_char, ent.label_))
+            first = ent.start
         previous = ent
     fixed: list[tuple[str, int, str]] = []
     for text, start, label in out:
@@ -681,18 +699,33 @@ def extract_entities(
     labels: frozenset[str],
     headline_chars: int,
     words: frozenset[str] = frozenset(),
+    limits: Limits | None = None,
 ) -> tuple[list[Entity], list[MentionRef]]:
     """The whole entity step on a processed Doc (``words``: ordinary English words, for
-    dropping capitalised sentence-initial common words the NER took for names)."""
+    dropping capitalised sentence-initial common words the NER took for names).
+
+    With ``limits``: entity spans of more than ``max_entity_tokens`` tokens are dropped
+    (no joined name grows past it either), and only the ``max_entities`` first entities
+    (the most mentioned) are kept; the mentions of every entity stay in the refs (for
+    event actors). Each cap that applies is noted on the doc."""
     ents: Sequence[Span] = doc.ents
+    max_tokens = None if limits is None else limits.max_entity_tokens
+    if max_tokens is not None and any(len(e) > max_tokens for e in ents):
+        ents = [e for e in ents if len(e) <= max_tokens]
+        note(doc, "max_entity_tokens")
     if words:
         inside = capitalised_inside(doc)
         ents = [e for e in ents if not is_common_word(e, words, inside, tables)]
-    mentions = mentions_from_spans(joined_spans(ents, tables, words), tables, labels)
+    spans = joined_spans(ents, tables, words, max_tokens)
+    mentions = mentions_from_spans(spans, tables, labels)
     mentions = merge_surnames(merge_case_variants(mentions, tables), tables)
     mentions = merge_short_organisations(mentions, tables)
     mentions = table_roles(doc.text, mentions, tables)
-    return group_mentions(mentions, headline_chars, tables)
+    entities, refs = group_mentions(mentions, headline_chars, tables)
+    if limits is not None and len(entities) > limits.max_entities:
+        entities = entities[: limits.max_entities]
+        note(doc, "max_entities")
+    return entities, refs
 
 
 def lemmatizer_words(nlp: Language) -> frozenset[str]:
@@ -714,10 +747,13 @@ def lemmatizer_words(nlp: Language) -> frozenset[str]:
 class EntityComponent:
     """spaCy component: ``doc._.ws_entities`` and ``doc._.ws_mentions``."""
 
-    def __init__(self, nlp: Language, aliases: str, labels: Sequence[str]) -> None:
+    def __init__(
+        self, nlp: Language, aliases: str, labels: Sequence[str], limits: str = "limits.toml"
+    ) -> None:
         self.nlp = nlp
         self.tables = load_aliases(aliases)
         self.labels = frozenset(labels)
+        self.limits = load_limits(limits)
         self._words: frozenset[str] | None = None
 
     @property
@@ -729,7 +765,7 @@ class EntityComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         entities, refs = extract_entities(
-            doc, self.tables, self.labels, doc._.ws_headline_chars, self.words
+            doc, self.tables, self.labels, doc._.ws_headline_chars, self.words, self.limits
         )
         doc._.ws_entities = entities
         doc._.ws_mentions = refs
@@ -738,9 +774,15 @@ class EntityComponent:
 
 @Language.factory(
     "wirestream_entities",
-    default_config={"aliases": "aliases.toml", "labels": list(KEEP_LABELS)},
+    default_config={
+        "aliases": "aliases.toml",
+        "labels": list(KEEP_LABELS),
+        "limits": "limits.toml",
+    },
     requires=["doc.ents"],
     assigns=["doc._.ws_entities", "doc._.ws_mentions"],
 )
-def make_entities(nlp: Language, name: str, aliases: str, labels: list[str]) -> EntityComponent:
-    return EntityComponent(nlp, aliases, labels)
+def make_entities(
+    nlp: Language, name: str, aliases: str, labels: list[str], limits: str
+) -> EntityComponent:
+    return EntityComponent(nlp, aliases, labels, limits)

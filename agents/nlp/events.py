@@ -19,6 +19,7 @@ carries.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +35,7 @@ from spacy.vocab import Vocab
 from agents.nlp.data import load_toml
 from agents.nlp.entities import MentionRef
 from agents.nlp.extensions import register
+from agents.nlp.limits import load_limits, note
 from agents.nlp.linear import Features, LinearModel
 from agents.nlp.types import Event
 
@@ -478,18 +480,36 @@ def main_pair(refs: Sequence[MentionRef], labels: frozenset[str]) -> tuple[str, 
     return first, second
 
 
+def sentence_refs(
+    refs: Sequence[MentionRef], starts: Sequence[int] | None, sent: Span
+) -> Sequence[MentionRef]:
+    """The refs that start inside the sentence, found by bisection on ``starts`` (the
+    refs' start offsets, in order); all of them when ``starts`` is None (refs not in
+    text order)."""
+    if starts is None:
+        return refs
+    return refs[bisect_left(starts, sent.start_char) : bisect_left(starts, sent.end_char)]
+
+
 def extract_events(
     doc: Doc,
     matcher: PhraseMatcher,
     keys: dict[int, tuple[Tag, Trigger]],
     refs: Sequence[MentionRef],
     actor_labels: frozenset[str],
+    max_sentences: int | None = None,
 ) -> list[Event]:
-    """One event per (tag, sentence) at its first trigger, in text order."""
+    """One event per (tag, sentence) at its first trigger, in text order; with
+    ``max_sentences``, events in at most that many sentences (the first ones; the limit
+    ``max_event_sentences`` is noted on the doc when later sentences had events)."""
     matches = matcher(doc)
     if not matches:
         return []
     sents = list(doc.sents)
+    offsets = [ref.start for ref in refs]
+    in_order = all(a <= b for a, b in zip(offsets, offsets[1:], strict=False))
+    starts = offsets if in_order else None
+    with_events: set[int] = set()
     sent_of = [0] * len(doc)
     for i, sent in enumerate(sents):
         for k in range(sent.start, sent.end):
@@ -515,11 +535,21 @@ def extract_events(
                 continue
             if trigger.exclude & lemmas:
                 continue
+        if max_sentences is not None and idx not in with_events:
+            if len(with_events) >= max_sentences:
+                note(doc, "max_event_sentences")
+                break
+            with_events.add(idx)
         seen.add((tag.slug, idx))
         span = doc[start:end]
         passive = end < len(doc) and doc[end].lower_ in PASSIVE_AGENT
         actor1, actor2 = find_actors(
-            refs, sent, span.start_char, span.end_char, actor_labels, passive
+            sentence_refs(refs, starts, sent),
+            sent,
+            span.start_char,
+            span.end_char,
+            actor_labels,
+            passive,
         )
         if actor1 is None and actor2 is None and any(t.lower_ in PAIR_WORDS for t in sent):
             if not pair_known:
@@ -548,9 +578,15 @@ class EventComponent:
     """spaCy component: ``doc._.ws_events`` and ``doc._.ws_tags``."""
 
     def __init__(
-        self, vocab: Vocab, taxonomy: str, actor_labels: Sequence[str], model: str = ""
+        self,
+        vocab: Vocab,
+        taxonomy: str,
+        actor_labels: Sequence[str],
+        model: str = "",
+        limits: str = "limits.toml",
     ) -> None:
         self.taxonomy = load_taxonomy(taxonomy)
+        self.max_sentences = load_limits(limits).max_event_sentences
         self.matcher, self.keys = build_matcher(vocab, self.taxonomy)
         self.actor_labels = frozenset(actor_labels)
         self.type_model = load_type_model(model)
@@ -562,7 +598,9 @@ class EventComponent:
     def rule_events(self, doc: Doc) -> list[Event]:
         """The taxonomy's events in text order (before the primary events are chosen)."""
         refs: list[MentionRef] = doc._.ws_mentions or []
-        return extract_events(doc, self.matcher, self.keys, refs, self.actor_labels)
+        return extract_events(
+            doc, self.matcher, self.keys, refs, self.actor_labels, self.max_sentences
+        )
 
     def __call__(self, doc: Doc) -> Doc:
         events = resolve_primary(doc, self.rule_events(doc), self.taxonomy, self.type_model)
@@ -577,11 +615,12 @@ class EventComponent:
         "taxonomy": "taxonomy.toml",
         "actor_labels": list(ACTOR_LABELS),
         "model": str(DEFAULT_MODEL_DIR),
+        "limits": "limits.toml",
     },
     requires=["token.lemma", "token.pos", "token.is_sent_start"],
     assigns=["doc._.ws_events", "doc._.ws_tags"],
 )
 def make_events(
-    nlp: Language, name: str, taxonomy: str, actor_labels: list[str], model: str
+    nlp: Language, name: str, taxonomy: str, actor_labels: list[str], model: str, limits: str
 ) -> EventComponent:
-    return EventComponent(nlp.vocab, taxonomy, actor_labels, model)
+    return EventComponent(nlp.vocab, taxonomy, actor_labels, model, limits)

@@ -13,6 +13,7 @@ EXTENSIONS: dict[str, object] = {
     "ws_events": None,
     "ws_tags": None,
     "ws_topics": None,
+    "ws_limits": None,  # names of the caps that applied (agents.nlp.limits.note)
 }
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import spacy
+from spacy.attrs import IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, MorphAnalysis
 
@@ -16,6 +19,8 @@ from agents.nlp import sentiment as _sentiment  # noqa: F401
 from agents.nlp import topics as _topics  # noqa: F401
 from agents.nlp.extensions import register
 from agents.nlp.language import detect_language, load_identifier, normalise_language
+from agents.nlp.limits import load_limits, note, ordered
+from agents.nlp.tokenizer import BoundedTokenizer
 from agents.nlp.types import Analysis, NlpInput, Sentiment
 
 register()
@@ -36,19 +41,72 @@ COMPONENTS = (
 )
 
 
-@Language.component(
-    "wirestream_lines", requires=["token.is_sent_start"], assigns=["token.is_sent_start"]
-)
-def line_sentences(doc: Doc) -> Doc:
+def line_sentences(doc: Doc, max_sentence_tokens: int | None = None) -> Doc:
     """A line break always ends a sentence (headline, standfirst and paragraphs are lines);
-    whitespace tokens never start one."""
-    for i in range(1, len(doc)):
-        token = doc[i]
-        if token.is_space:
-            token.is_sent_start = False
-        elif doc[i - 1].is_space and "\n" in doc[i - 1].text:
-            token.is_sent_start = True
+    whitespace tokens never start one. With ``max_sentence_tokens``, a longer sentence is
+    broken every that many tokens (at the next token that is not whitespace), and the
+    limit is noted on the doc.
+
+    Works on the whole doc's sentence starts at once (setting ``Token.is_sent_start``
+    token by token checks the whole doc for a parse each time: quadratic)."""
+    n = len(doc)
+    if n < 2:
+        return doc
+    space = doc.to_array(IS_SPACE).astype(np.bool_)
+    newline = np.zeros(n, dtype=np.bool_)
+    for i in np.flatnonzero(space):
+        newline[i] = "\n" in doc[int(i)].text
+    starts = doc.to_array(SENT_START).astype(np.int64)
+    starts[1:][newline[:-1]] = 1
+    starts[1:][space[1:]] = -1
+    if max_sentence_tokens is not None and _break_long_sentences(
+        starts, space, max_sentence_tokens
+    ):
+        note(doc, "max_sentence_tokens")
+    doc.from_array([SENT_START], starts.astype(np.uint64).reshape(-1, 1))  # type: ignore[arg-type]
     return doc
+
+
+def _break_long_sentences(
+    starts: npt.NDArray[np.int64], space: npt.NDArray[np.bool_], limit: int
+) -> bool:
+    """Mark a sentence start every ``limit`` tokens in longer sentences (moved on to the
+    next non-space token); whether any was marked."""
+    n = len(starts)
+    bounds = [0, *(int(i) for i in np.flatnonzero(starts[1:] == 1) + 1), n]
+    broken = False
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        pos = a
+        while b - pos > limit:
+            k = pos + limit
+            while k < b and space[k]:
+                k += 1
+            if k >= b:
+                break
+            starts[k] = 1
+            broken = True
+            pos = k
+    return broken
+
+
+class LineSentences:
+    """spaCy component: :func:`line_sentences` with the ``max_sentence_tokens`` cap."""
+
+    def __init__(self, limits: str) -> None:
+        self.max_sentence_tokens = load_limits(limits).max_sentence_tokens
+
+    def __call__(self, doc: Doc) -> Doc:
+        return line_sentences(doc, self.max_sentence_tokens)
+
+
+@Language.factory(
+    "wirestream_lines",
+    default_config={"limits": "limits.toml"},
+    requires=["token.is_sent_start"],
+    assigns=["token.is_sent_start"],
+)
+def make_lines(nlp: Language, name: str, limits: str) -> LineSentences:
+    return LineSentences(limits)
 
 
 #: The lower-case word pairs of the base model's multi-token attribute-ruler patterns
@@ -157,10 +215,18 @@ def build_nlp(
     """The model with the dependency parser excluded, ``senter`` enabled for sentence
     boundaries, its ``ner`` replaced by the one saved at ``ner_model`` (None keeps the
     model's own), ``attribute_ruler`` + ``lemmatizer`` run through a per-word cache
-    (``fast_morphology``), and the wirestream components added. Everything is read from
-    disk."""
+    (``fast_morphology``), its tokenizer bounded by ``limits.toml``
+    (:class:`~agents.nlp.tokenizer.BoundedTokenizer`), and the wirestream components
+    added. Everything is read from disk."""
     exclude = ["parser"] if ner_model is None else ["parser", "ner"]
     nlp = spacy.load(model, exclude=exclude, disable=[])
+    caps = load_limits()
+    nlp.tokenizer = BoundedTokenizer(
+        nlp.tokenizer,
+        nlp.vocab,
+        max_tokens=caps.max_tokens,
+        max_word_chars=caps.max_word_chars,
+    )
     if ner_model is not None:
         nlp.add_pipe("ner", source=load_ner(ner_model))
     if "senter" not in nlp.pipe_names:
@@ -193,6 +259,7 @@ def empty_analysis(language: str, truncated: bool) -> Analysis:
     return Analysis(
         language=language,
         truncated=truncated,
+        limits=["max_chars"] if truncated else [],
         entities=[],
         sentiment=Sentiment(compound=0.0, label="neutral"),
         events=[],
@@ -215,7 +282,9 @@ def analyse(
 
     Only English articles go through ``nlp`` (batched with ``nlp.pipe``); others get
     their language and empty results. Texts longer than ``max_chars`` are cut to their
-    first ``max_chars`` characters (``truncated`` is then true).
+    first ``max_chars`` characters, and the pipeline's tokenizer reads at most
+    ``max_tokens`` tokens (``limits.toml``): ``truncated`` is true when either left text
+    unread. ``limits`` names every cap that applied (:data:`~agents.nlp.limits.LIMIT_NAMES`).
     """
     if max_chars <= 0:
         raise ValueError("max_chars must be positive")
@@ -233,9 +302,11 @@ def analyse(
         english.append((i, doc, truncated))
     docs = nlp.pipe((doc for _, doc, _ in english), batch_size=batch_size)
     for (i, _, truncated), doc in zip(english, docs, strict=True):
+        limits = ordered([*(["max_chars"] if truncated else []), *(doc._.ws_limits or [])])
         results[i] = Analysis(
             language=ENGLISH,
-            truncated=truncated,
+            truncated=truncated or "max_tokens" in limits,
+            limits=limits,
             entities=doc._.ws_entities,
             sentiment=doc._.ws_sentiment,
             events=doc._.ws_events,

@@ -63,6 +63,20 @@ class Sentence(NamedTuple):
     valences: FloatArray
 
 
+class TargetRef(NamedTuple):
+    """A target ``[start, end)`` in a sentence :meth:`RecurrentModel.encode` made. Its
+    input rows (:meth:`RecurrentModel.target_rows`) are made only when its chunk runs,
+    so the memory of many targets does not grow with targets x sentence length."""
+
+    encoded: FloatArray
+    start: int
+    end: int
+
+
+#: A target as its input rows, or as a reference to build them from.
+Target = FloatArray | TargetRef
+
+
 def position_buckets(n: int, start: int, end: int) -> npt.NDArray[np.int64]:
     """The distance bucket (0..16, 8 = inside the target) of each of ``n`` tokens to the
     target ``[start, end)``."""
@@ -71,6 +85,11 @@ def position_buckets(n: int, start: int, end: int) -> npt.NDArray[np.int64]:
     size = np.abs(distance)
     bucket = np.where(size <= 5, size, np.where(size <= 10, 6, np.where(size <= 20, 7, 8)))
     return (np.sign(distance) * bucket + 8).astype(np.int64)
+
+
+def _steps(target: Target) -> int:
+    """The number of tokens (GRU steps) of a target's sentence."""
+    return len(target.encoded) if isinstance(target, TargetRef) else len(target)
 
 
 def word_ids(words: Sequence[str], bits: int) -> npt.NDArray[np.int64]:
@@ -244,17 +263,22 @@ class RecurrentModel:
         states = np.moveaxis(out, 0, 2)  # (2k, m, T, H)
         return np.concatenate([states[:k], states[k:][:, rows, flip]], axis=3)
 
-    def scores(self, rows: Sequence[FloatArray]) -> FloatArray:
+    def scores(self, rows: Sequence[Target]) -> FloatArray:
         """Each member's class scores (members, m, classes) for m targets, each given as
-        its input rows; run in chunks of :data:`CHUNK` rows of similar length (little
-        padding)."""
+        its input rows or a :class:`TargetRef`; run in chunks of :data:`CHUNK` targets of
+        similar length (little padding), a chunk's rows made when it runs."""
         members, classes = self.arrays["out_b"].shape
         out = np.zeros((members, len(rows), classes), dtype=np.float32)
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        order = sorted(range(len(rows)), key=lambda i: _steps(rows[i]))
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
-            out[:, chunk] = self._scores([rows[i] for i in chunk])
+            out[:, chunk] = self._scores([self._rows(rows[i]) for i in chunk])
         return out
+
+    def _rows(self, target: Target) -> FloatArray:
+        if isinstance(target, TargetRef):
+            return self.target_rows(target.encoded, target.start, target.end)
+        return target
 
     def _scores(self, rows: Sequence[FloatArray]) -> FloatArray:
         a = self.arrays
@@ -281,12 +305,12 @@ class RecurrentModel:
         scores = np.einsum("kmf,kcf->kmc", pooled, a["out_w"]) + a["out_b"][:, None]
         return scores.astype(np.float32)
 
-    def proba(self, rows: Sequence[FloatArray]) -> FloatArray:
+    def proba(self, rows: Sequence[Target]) -> FloatArray:
         """Class probabilities (m, classes): the members' averaged log-linearly
         (:func:`pool_members`)."""
         return pool_members(self.scores(rows))
 
-    def mix(self, sparse: FloatArray, rows: Sequence[FloatArray]) -> FloatArray:
+    def mix(self, sparse: FloatArray, rows: Sequence[Target]) -> FloatArray:
         """The sparse model's probabilities (m, classes) mixed with the GRU's for the same
         targets (:func:`mix_probabilities`, GRU weight :attr:`weight`)."""
         if not len(sparse):

@@ -27,8 +27,9 @@ from spacy.util import minibatch
 from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 from agents.nlp.extensions import register
+from agents.nlp.limits import Limits, load_limits, note
 from agents.nlp.linear import Features, FloatArray, LinearModel
-from agents.nlp.recurrent import RecurrentModel, Sentence
+from agents.nlp.recurrent import RecurrentModel, Sentence, Target, TargetRef
 from agents.nlp.types import Entity, EntitySentiment, Sentiment, SentimentLabel
 
 register()
@@ -73,10 +74,38 @@ _REPORTING = frozenset(
 )
 
 
+class LinearVader(SentimentIntensityAnalyzer):
+    """VADER with the same scores in time linear in a sentence's words.
+
+    For every sentiment word, VADER's negation and idiom checks lower-case the whole
+    sentence (quadratic: a 300-word sentence of sentiment words took 0.4 s). They only
+    read the three words before the word and the two after it (and, near the start of
+    the sentence, wrap around to its end), so past the third word they are given just
+    those six words."""
+
+    def _negation_check(
+        self, valence: float, words_and_emoticons: list[str], start_i: int, i: int
+    ) -> float:
+        if i >= 3:
+            words_and_emoticons, i = words_and_emoticons[i - 3 : i + 3], 3
+        return float(
+            SentimentIntensityAnalyzer._negation_check(valence, words_and_emoticons, start_i, i)
+        )
+
+    def _special_idioms_check(
+        self, valence: float, words_and_emoticons: list[str], i: int
+    ) -> float:
+        if i >= 3:
+            words_and_emoticons, i = words_and_emoticons[i - 3 : i + 3], 3
+        return float(
+            SentimentIntensityAnalyzer._special_idioms_check(valence, words_and_emoticons, i)
+        )
+
+
 @lru_cache(maxsize=1)
 def analyzer() -> SentimentIntensityAnalyzer:
     """One VADER analyser per process (loading its lexicon takes a while)."""
-    return SentimentIntensityAnalyzer()
+    return LinearVader()
 
 
 def sentence_compound(text: str) -> float:
@@ -412,11 +441,11 @@ def mean_sentiment(probabilities: Sequence[Sequence[float]]) -> EntitySentiment:
 
 class Mentions(NamedTuple):
     """One doc's target mentions: the entity each belongs to, the sparse model's class
-    probabilities and (with a GRU) the GRU's input rows."""
+    probabilities and (with a GRU) the GRU's targets (rows made when they run)."""
 
     owner: list[int]
     probs: FloatArray
-    sequences: list[FloatArray]
+    sequences: list[Target]
 
 
 def target_mentions(
@@ -425,20 +454,37 @@ def target_mentions(
     compounds: dict[int, float],
     model: LinearModel,
     recurrent: RecurrentModel | None = None,
+    limits: Limits | None = None,
 ) -> Mentions:
-    """Every mention of a PERSON, ORG or GPE entity, with its sentence as context."""
+    """Every mention of a PERSON, ORG or GPE entity, with its sentence as context.
+
+    With ``limits``, only the first ``max_sentiment_mentions_per_entity`` mentions of an
+    entity are scored, and at most ``max_sentiment_mentions`` in all (entities in their
+    order, the most mentioned first); each cap that applies is noted on the doc."""
     sentences: dict[int, tuple[list[str], dict[int, int], float]] = {}
-    sequences: list[FloatArray] = []
+    sequences: list[Target] = []
     encoded: dict[int, FloatArray] = {}  # the GRU's per-sentence columns, by sentence start
     kept: npt.NDArray[np.bool_] | None = None
     bounds: list[tuple[int, int]] = []  # (start, end) token index of each sentence
     rows: list[Features] = []
     targets: list[tuple[int, int, int, int]] = []
     owner: list[int] = []
+    per_entity = None if limits is None else limits.max_sentiment_mentions_per_entity
+    total = None if limits is None else limits.max_sentiment_mentions
     for e, entity in enumerate(entities):
         if entity["label"] not in TARGET_LABELS:
             continue
-        for start_char, end_char in entity["mentions"]:
+        spans = entity["mentions"]
+        if per_entity is not None and len(spans) > per_entity:
+            spans = spans[:per_entity]
+            note(doc, "max_sentiment_mentions_per_entity")
+        if total is not None and len(rows) >= total:
+            note(doc, "max_sentiment_mentions")
+            break
+        for start_char, end_char in spans:
+            if total is not None and len(rows) >= total:
+                note(doc, "max_sentiment_mentions")
+                break
             span = doc.char_span(start_char, end_char, alignment_mode="expand")
             if span is None or len(span) == 0:
                 continue
@@ -465,7 +511,7 @@ def target_mentions(
                     kept = kept_tokens(doc)
                 if start not in encoded:
                     encoded[start] = recurrent.encode(_sentence(doc, kept, start, end, words))
-                sequences.append(recurrent.target_rows(encoded[start], first, last))
+                sequences.append(TargetRef(encoded[start], first, last))
     dense = None
     if model.head is not None and rows:
         kept = kept_tokens(doc) if kept is None else kept
@@ -514,7 +560,12 @@ class SentimentComponent:
     """spaCy component: ``doc._.ws_sentiment`` and each entity's ``"sentiment"``."""
 
     def __init__(
-        self, headline_weight: float, negative: float, positive: float, model: str
+        self,
+        headline_weight: float,
+        negative: float,
+        positive: float,
+        model: str,
+        limits: str = "limits.toml",
     ) -> None:
         if not negative < positive:
             raise ValueError("sentiment thresholds: negative must be below positive")
@@ -523,6 +574,7 @@ class SentimentComponent:
         self.positive = positive
         self.model = load_target_model(model)
         self.recurrent = load_recurrent_model(model)
+        self.limits = load_limits(limits)
         analyzer()
 
     def __call__(self, doc: Doc) -> Doc:
@@ -544,7 +596,9 @@ class SentimentComponent:
                     compounds=compounds,
                 )
                 entities: list[Entity] = doc._.ws_entities or []
-                mentions = target_mentions(doc, entities, compounds, self.model, self.recurrent)
+                mentions = target_mentions(
+                    doc, entities, compounds, self.model, self.recurrent, self.limits
+                )
                 found.append((doc, entities, mentions))
             mixed = [m.probs for _, _, m in found]
             if self.recurrent is not None:
@@ -568,11 +622,18 @@ class SentimentComponent:
         "negative": -0.05,
         "positive": 0.05,
         "model": str(DEFAULT_MODEL_DIR),
+        "limits": "limits.toml",
     },
     requires=["token.is_sent_start", "doc._.ws_entities"],
     assigns=["doc._.ws_sentiment", "doc._.ws_entities"],
 )
 def make_sentiment(
-    nlp: Language, name: str, headline_weight: float, negative: float, positive: float, model: str
+    nlp: Language,
+    name: str,
+    headline_weight: float,
+    negative: float,
+    positive: float,
+    model: str,
+    limits: str,
 ) -> SentimentComponent:
-    return SentimentComponent(headline_weight, negative, positive, model)
+    return SentimentComponent(headline_weight, negative, positive, model, limits)

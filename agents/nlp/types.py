@@ -72,6 +72,8 @@ class Topic(TypedDict):
 class Analysis(TypedDict):
     language: str
     truncated: bool
+    #: Caps of ``agents/data/limits.toml`` (and "max_chars") that applied, in a fixed order.
+    limits: list[str]
     entities: list[Entity]
     sentiment: Sentiment
     events: list[Event]

@@ -83,6 +83,7 @@ def test_non_english_is_detected_and_not_analysed(nlp: Language, text: str, code
     assert result == {
         "language": code,
         "truncated": False,
+        "limits": [],
         "entities": [],
         "sentiment": {"compound": 0.0, "label": "neutral"},
         "events": [],
@@ -120,6 +121,7 @@ def test_truncation(nlp: Language, seed_input: NlpInput) -> None:
     max_chars = 600
     [result] = analyse([seed_input], nlp, max_chars=max_chars)
     assert result["truncated"] is True
+    assert result["limits"] == ["max_chars"]
     assert result["entities"]
     for entity in result["entities"]:
         for start, end in entity["mentions"]:
