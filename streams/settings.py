@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
     )
     broker_port: int = Field(9092, description="Port of the embedded broker (`wirestream broker`).")
+    broker_engine: Literal["tansu", "kafka"] = Field(
+        "tansu",
+        description=(
+            "Engine of the local broker that `wirestream broker` and `wirestream run` start:"
+            " tansu (embedded, in memory) or kafka (Apache Kafka, data in DATA_DIR/kafka)."
+        ),
+    )
+    kafka_cache: Path = Field(
+        Path("~/.cache/wirestream"),
+        description="Where the kafka engine keeps Apache Kafka's jars (kafka-VERSION/libs).",
+    )
     security_protocol: str = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
