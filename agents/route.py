@@ -42,8 +42,9 @@ async def reroute(settings: Settings, routes: Routes) -> Counter[str]:
     await producer.start()
     sent: Counter[str] = Counter()
     try:
-        await consumer.topics()  # loads the metadata
-        partitions = sorted(consumer.partitions_for_topic(ENRICHED) or ())
+        # The producer asks for this topic's metadata: the consumer's cluster view holds
+        # no topics on Apache Kafka (it answers only the topics a client names).
+        partitions = sorted(await producer.partitions_for(ENRICHED))
         tps = [TopicPartition(ENRICHED, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

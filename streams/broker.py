@@ -136,6 +136,29 @@ async def _describe_cluster(settings: Settings, request_timeout: float) -> str |
     return str(cluster_id) if cluster_id is not None else None
 
 
+#: APIs that every Apache Kafka broker since 0.11 (and Redpanda) offers and the embedded
+#: Tansu 0.6 does not: OffsetForLeaderEpoch (23) and WriteTxnMarkers (27).
+KAFKA_ONLY_APIS = frozenset({23, 27})
+
+
+async def broker_kind(settings: Settings, timeout: float = 30.0) -> str:
+    """``tansu`` when the broker lacks :data:`KAFKA_ONLY_APIS` in its ApiVersions answer
+    (the embedded broker), else ``kafka``; the worker applies Tansu's workarounds only on
+    the former (streams/app.py ``configure_for_broker``)."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.admin import ApiVersionRequest
+
+    client = AIOKafkaClient(**kafka_options(settings), client_id="wirestream-probe")
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        node = next(iter(client.cluster.brokers())).nodeId
+        response = await asyncio.wait_for(client.send(node, ApiVersionRequest()), timeout)
+    finally:
+        await client.close()
+    apis = {api_key for api_key, _, _ in response.api_versions}
+    return "kafka" if apis >= KAFKA_ONLY_APIS else "tansu"
+
+
 async def wait_for_broker(
     settings_or_servers: Settings | str | Sequence[str], timeout: float = 30.0
 ) -> None:

@@ -20,6 +20,8 @@ from streams import codecs
 from streams.settings import Settings, get_settings, kafka_options
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
+#: Local broker engines (streams/broker.py); not imported from there to keep startup light.
+ENGINES = ("tansu", "kafka")
 
 
 def _apply_overrides(args: argparse.Namespace) -> None:
@@ -37,20 +39,29 @@ def _apply_overrides(args: argparse.Namespace) -> None:
 def cmd_broker(args: argparse.Namespace) -> int:
     from streams.broker import serve
 
-    return serve(args.port if args.port is not None else get_settings().broker_port)
+    settings = get_settings()
+    return serve(
+        args.port if args.port is not None else settings.broker_port,
+        engine=args.engine or settings.broker_engine,
+        data_dir=args.data_dir,
+    )
 
 
 # -- worker -------------------------------------------------------------------------------
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.broker import broker_kind
     from streams.topics import ensure_topics
 
     settings = get_settings()
     asyncio.run(ensure_topics(settings))
+    kind = asyncio.run(broker_kind(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
-    from streams.app import app
+    from streams.app import app, configure_for_broker
     from streams.worker import Worker
+
+    configure_for_broker(app, settings, kind)
 
     worker = Worker(
         app, loglevel=settings.log_level, quiet=True, shutdown_timeout=settings.shutdown_timeout
@@ -235,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
-    from streams.broker import EmbeddedBroker, broker_reachable
+    from streams.broker import LocalBroker, broker_reachable, local_broker
     from streams.producer import publish
     from streams.topics import all_topics, ensure_topics
 
@@ -251,7 +262,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"{time.monotonic() - started:6.1f}s  {text}", flush=True)
 
     settings = get_settings()
-    broker: EmbeddedBroker | None = None
+    broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
     try:
@@ -260,9 +271,10 @@ async def run(args: argparse.Namespace) -> int:
                 say(f"broker {settings.broker} is not reachable")
                 return 1
             port = int(settings.bootstrap_servers[0].rsplit(":", 1)[1])
-            broker = EmbeddedBroker(port=port)
+            broker = local_broker(args.engine or settings.broker_engine, port)
             broker.start()
-            say(f"embedded broker (Tansu, in memory) on {broker.url}")
+            kept = f", data in {broker.data_dir}" if broker.data_dir is not None else ""
+            say(broker.describe() + kept)
         else:
             say(f"using broker {settings.broker}")
         created = await ensure_topics(settings)
@@ -327,8 +339,21 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wirestream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, in memory)")
+    b = sub.add_parser(
+        "broker", help="run a local broker: Tansu (embedded, in memory) or Apache Kafka (on disk)"
+    )
     b.add_argument("--port", type=int, default=None, help="port (default WIRESTREAM_BROKER_PORT)")
+    b.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="tansu or kafka (default WIRESTREAM_BROKER_ENGINE, tansu)",
+    )
+    b.add_argument(
+        "--data-dir",
+        default=None,
+        help="kafka engine: where its data lives (default WIRESTREAM_DATA_DIR/kafka)",
+    )
     b.set_defaults(func=cmd_broker)
 
     w = sub.add_parser("worker", help="run a Faust worker (enrich_articles: enrich and route)")
@@ -366,6 +391,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--once", action="store_true", help="exit when every article is routed")
     r.add_argument("--timeout", type=float, default=120.0, help="with --once: give up after S s")
     r.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
+    r.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="engine of the broker it starts when none runs (default WIRESTREAM_BROKER_ENGINE)",
+    )
     r.set_defaults(func=cmd_run)
     return p
 

@@ -42,7 +42,13 @@ class Settings(BaseSettings):
         ),
     )
     fetch_max_wait: float = Field(
-        0.05, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
+        0.05,
+        gt=0,
+        description=(
+            "Longest a worker's fetch waits for new data (s) on the embedded Tansu broker,"
+            " which holds a fetch that long even when data arrives (Apache Kafka answers"
+            " at once: Faust's 1.5 s stays)."
+        ),
     )
     nlp_processes: int = Field(
         1,
@@ -62,8 +68,13 @@ class Settings(BaseSettings):
     )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
-    session_timeout: float = Field(
-        5.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."
+    session_timeout: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Consumer group session timeout (s). Default: 5 on the embedded Tansu broker (a"
+            " join waits half of it), 6 on Apache Kafka (its least by default)."
+        ),
     )
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."

@@ -1,4 +1,4 @@
-"""The worker's NLP process on the embedded broker: it exists, and it never outlives
+"""The worker's NLP process on the test broker: it exists, and it never outlives
 the worker, even after ``kill -9``."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.broker import LocalBroker
 from tests.helpers import start_worker, worker_env
-from tests.integration.conftest import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
@@ -36,9 +36,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_nlp_process_exits_when_its_worker_is_killed(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
+def test_nlp_process_exits_when_its_worker_is_killed(broker: LocalBroker, tmp_path: Path) -> None:
     env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-orphan-test")
     worker = start_worker(env, tmp_path / "worker.log")
     try:
