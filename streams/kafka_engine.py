@@ -340,9 +340,26 @@ class KafkaBroker(LocalBroker):
             *args,
         ]
 
+    def _check_unlocked(self) -> None:
+        """Fail clearly when another broker holds the log directory's lock (``.lock``,
+        locked with ``fcntl`` by the JVM), before touching any of its files."""
+        lock = self.log_dir / ".lock"
+        if not lock.is_file():
+            return
+        with open(lock, "a") as fh:
+            try:
+                fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise BrokerError(
+                    f"{self._data_dir} is in use by another running Kafka broker (its log "
+                    "directory is locked); stop that one or choose another --data-dir"
+                ) from exc
+            fcntl.lockf(fh, fcntl.LOCK_UN)
+
     def _prepare(self) -> None:
         self._java = find_java()
         self._libs = fetch_jars(self._cache_dir)
+        self._check_unlocked()
         config = self._data_dir / "config"
         config.mkdir(parents=True, exist_ok=True)
         (self._data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -400,9 +417,14 @@ class KafkaBroker(LocalBroker):
         raise BrokerError(f"{self.describe()} answers metadata but not a produce ({last})")
 
     def tail(self, lines: int = 20) -> str:
-        """The JVM's own output, then the end of the broker's log."""
+        """The JVM's own output, the broker log's last errors, then the log's end."""
+        parts = []
         own = _tail(self._log_path, lines, self._log)
-        server = _tail(self.server_log, lines)
-        if own == "(no output)":
-            return server
-        return f"{own}\n  -- {self.server_log} --\n{server}"
+        if own != "(no output)":
+            parts.append(own)
+        end = _tail(self.server_log, 400).splitlines()
+        errors = [line for line in end if " ERROR " in line or " FATAL " in line][-5:]
+        parts += errors
+        parts.append(f"  -- end of {self.server_log} --")
+        parts += [line for line in end[-lines:] if line not in errors]
+        return "\n".join(parts)
