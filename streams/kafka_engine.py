@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -277,11 +278,17 @@ async def _produce_probe(settings: Settings, timeout: float) -> None:
     finally:
         await admin.close()
     producer = AIOKafkaProducer(**kafka_options(settings), acks="all", request_timeout_ms=5000)
+    # Right after a restart the partition has no leader for a moment, and aiokafka warns
+    # about each retry ("NotLeaderForPartitionError"): expected here, so kept quiet.
+    quiet = logging.getLogger("aiokafka.producer.sender")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     await producer.start()
     try:
         await asyncio.wait_for(producer.send_and_wait(READY_TOPIC, b"ready"), timeout)
     finally:
         await producer.stop()
+        quiet.setLevel(level)
 
 
 class KafkaBroker(LocalBroker):

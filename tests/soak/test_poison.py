@@ -17,10 +17,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
-from streams.broker import EmbeddedBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import read, start_worker, worker_env
+from tests.helpers import new_broker, read, start_worker, worker_env
 
 pytestmark = pytest.mark.soak
 
@@ -102,7 +101,7 @@ async def produce(servers: list[str]) -> tuple[dict[str, tuple[str, bytes | None
 
 
 def test_ten_thousand_hostile_messages(tmp_path: Path) -> None:
-    broker = EmbeddedBroker(port=0).start()
+    broker = new_broker(tmp_path / "broker").start()
     try:
         servers = [f"127.0.0.1:{broker.port}"]
         asyncio.run(ensure_topics(Settings(broker=broker.url)))

@@ -1,8 +1,8 @@
 """The ``kafka`` engine of the local broker (streams/kafka_engine.py).
 
-Tests marked ``kafka`` start Apache Kafka JVMs; ``make test`` leaves them out and
-``make test-kafka`` runs them. The others (configuration, clear errors when Java or
-Maven is missing) run everywhere.
+Tests marked ``kafka`` need Java and Maven (most start Apache Kafka JVMs); ``make test``
+leaves them out and ``make test-kafka`` runs them. The others (configuration, the clear
+error when Java is missing) run everywhere.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def test_no_java_is_one_clear_line(tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()
 
 
+@kafka
 def test_no_maven_is_one_clear_line(tmp_path: Path) -> None:
     """Java is there, the jars are not fetched yet, and there is no mvn to fetch them."""
     only_java = tmp_path / "bin"
@@ -110,6 +111,7 @@ def test_no_maven_is_one_clear_line(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "kafka" / "data").exists()  # nothing formatted
 
 
+@kafka
 def test_jars_are_fetched_once_and_reused() -> None:
     libs = fetch_jars()  # the first call in a fresh cache fetches them with Maven
     jars = {p.name for p in libs.glob("*.jar")}
