@@ -54,8 +54,10 @@ def _replace_once(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
     setattr(owner, name, replacement)
 
 
-#: Tansu workaround: the fetch wait (ms) the worker's consumer asks for; None keeps
-#: Faust's 1.5 s. Set by :func:`configure_for_broker`.
+#: The fetch wait (s) on Tansu unless WIRESTREAM_FETCH_MAX_WAIT says otherwise.
+TANSU_FETCH_MAX_WAIT = 0.05
+#: The fetch wait (ms) the worker's consumer asks for; None keeps Faust's 1.5 s. Set by
+#: :func:`configure_for_broker` (by default on Tansu only).
 _fetch_max_wait_ms: int | None = None
 
 
@@ -156,22 +158,26 @@ def session_timeout(settings: Settings, kind: str) -> float:
     return 5.0 if kind == "tansu" else 6.0
 
 
-def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> None:
+def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     """Fit the app to the broker the worker found (``tansu`` or ``kafka``, from
     :func:`streams.broker.broker_kind`), before the worker starts its consumer.
 
-    Only the fetch wait is Tansu's: the other two patches fix the client (aiokafka and
-    Faust) and apply on both brokers (tests/streams/test_app.py shows Apache Kafka
-    storing a commit without membership for an empty group, and aiokafka's seek leaving
-    a partition without a commit where the fetcher got to, as on Tansu)."""
+    Only the fetch wait is Tansu's (WIRESTREAM_FETCH_MAX_WAIT, when set, applies on
+    both). The other two patches fix the client (aiokafka and Faust) and apply on both
+    brokers: tests/streams/test_app.py shows Apache Kafka storing a commit without
+    membership for an empty group, and aiokafka's seek leaving a partition without a
+    commit where the fetcher got to, as on Tansu. Returns a line saying what was chosen."""
     global _fetch_max_wait_ms
-    _fetch_max_wait_ms = int(settings.fetch_max_wait * 1000) if kind == "tansu" else None
+    wait = settings.fetch_max_wait
+    if wait is None and kind == "tansu":
+        wait = TANSU_FETCH_MAX_WAIT
+    _fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
     app.conf.broker_session_timeout = session_timeout(settings, kind)
-    log.info(
-        "broker is %s: fetch wait %s, session timeout %.0f s",
-        "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)",
-        f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms",
-        app.conf.broker_session_timeout,
+    broker = "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)"
+    fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
+    return (
+        f"broker is {broker}: fetch wait {fetch}, "
+        f"session timeout {app.conf.broker_session_timeout:g} s"
     )
 
 

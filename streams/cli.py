@@ -61,7 +61,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import app, configure_for_broker
     from streams.worker import Worker
 
-    configure_for_broker(app, settings, kind)
+    print(f"wirestream worker: {configure_for_broker(app, settings, kind)}", file=sys.stderr)
 
     worker = Worker(
         app, loglevel=settings.log_level, quiet=True, shutdown_timeout=settings.shutdown_timeout

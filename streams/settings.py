@@ -41,13 +41,13 @@ class Settings(BaseSettings):
             " a batch is in the NLP join the next one anyway, so this only adds latency."
         ),
     )
-    fetch_max_wait: float = Field(
-        0.05,
+    fetch_max_wait: float | None = Field(
+        None,
         gt=0,
         description=(
-            "Longest a worker's fetch waits for new data (s) on the embedded Tansu broker,"
-            " which holds a fetch that long even when data arrives (Apache Kafka answers"
-            " at once: Faust's 1.5 s stays)."
+            "Longest a worker's fetch waits for new data (s). Default: 0.05 on the embedded"
+            " Tansu broker, which holds a fetch that long even when data arrives; Faust's"
+            " 1.5 on Apache Kafka, which answers as soon as data arrives."
         ),
     )
     nlp_processes: int = Field(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import LocalBroker
-from tests.helpers import start_worker, worker_env
+from tests.helpers import WorkerProcess, on_kafka, start_worker, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +52,16 @@ def test_nlp_process_exits_when_its_worker_is_killed(broker: LocalBroker, tmp_pa
     while any(alive(p) for p in nlp) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in nlp if alive(p)], "NLP processes outlived the killed worker"
+
+
+def test_the_worker_fits_itself_to_the_broker(worker: WorkerProcess) -> None:
+    """It finds the broker's kind from its ApiVersions answer: Tansu's workarounds (the
+    short fetch wait) on Tansu only, and a session Apache Kafka accepts (6 s) there."""
+    if on_kafka():
+        expected = (
+            "broker is Apache Kafka (or compatible): fetch wait Faust's 1500 ms, "
+            "session timeout 6 s"
+        )
+    else:
+        expected = "broker is the embedded Tansu: fetch wait 50 ms, session timeout 5 s"
+    assert f"wirestream worker: {expected}" in worker.log_text()
