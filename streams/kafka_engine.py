@@ -305,6 +305,7 @@ class KafkaBroker(LocalBroker):
         data_dir: str | Path | None = None,
         startup_timeout: float = KAFKA_STARTUP_TIMEOUT,
         cache_dir: str | Path | None = None,
+        jvm_options: tuple[str, ...] = JVM_OPTIONS,
     ) -> None:
         data = Path(data_dir) if data_dir is not None else get_settings().data_dir / "kafka"
         self._data_dir = data.expanduser().resolve()
@@ -312,6 +313,7 @@ class KafkaBroker(LocalBroker):
             port, startup_timeout=startup_timeout, log_path=self._data_dir / "logs" / "stdout.log"
         )
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.jvm_options = jvm_options
         self._java: str | None = None
         self._libs: Path | None = None
         self.controller_port = 0
@@ -339,7 +341,7 @@ class KafkaBroker(LocalBroker):
         log4j = self._data_dir / "config" / "log4j2.properties"
         return [
             self._java,
-            *JVM_OPTIONS,
+            *self.jvm_options,
             f"-Dlog4j2.configurationFile={log4j}",
             "-cp",
             str(self._libs / "*"),
