@@ -14,7 +14,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import UnknownTopicOrPartitionError
+from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionError
 
 from streams.broker import LocalBroker
 from tests.helpers import on_kafka
@@ -299,3 +299,27 @@ def test_a_waiting_fetch_is_not_answered_when_data_arrives(broker: LocalBroker) 
     else:
         assert max(delays) > 0.25, f"records returned {delays} s after they were produced"
         assert max(delays) < 1.5
+
+
+def test_a_ten_megabyte_record_is_accepted(broker: LocalBroker) -> None:
+    """Tansu stores a 10 MB record; Apache Kafka refuses a record batch over its
+    message.max.bytes (1 MB by default, kept in the engine and in compose), so the hostile
+    input soak test sends at most about 1 MB there."""
+
+    async def go(topic: str, size: int) -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=servers(broker), max_request_size=12_000_000)
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(topic, b"y" * size, partition=0)
+            return sent.offset
+        finally:
+            await producer.stop()
+
+    topic = name("big")
+    asyncio.run(create(broker, topic))
+    if on_kafka():
+        with pytest.raises(MessageSizeTooLargeError):
+            asyncio.run(go(topic, 10_000_000))
+        assert asyncio.run(go(topic, 1_030_000)) == 0  # under the limit: stored
+    else:
+        assert asyncio.run(go(topic, 10_000_000)) == 0
