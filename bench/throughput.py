@@ -379,14 +379,14 @@ def stop_workers(workers: Sequence[Worker]) -> None:
 
 # -- Kafka side --------------------------------------------------------------------------
 async def partition_count(settings: Settings, topic: str) -> int:
-    """Number of partitions ``topic`` has on the broker."""
-    consumer = AIOKafkaConsumer(**kafka_options(settings))
-    await consumer.start()
+    """Number of partitions ``topic`` has on the broker (asked by a producer: a consumer's
+    cluster view holds no topics on Apache Kafka until it names them)."""
+    producer = AIOKafkaProducer(**kafka_options(settings))
+    await producer.start()
     try:
-        await consumer.topics()
-        return len(consumer.partitions_for_topic(topic) or ())
+        return len(await producer.partitions_for(topic))
     finally:
-        await consumer.stop()
+        await producer.stop()
 
 
 async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
@@ -403,11 +403,10 @@ async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
         )
         await consumer.start()
         try:
-            await consumer.topics()
             tps = [
                 TopicPartition(topic, p)
                 for topic in (ARTICLES, ENRICHED)
-                for p in consumer.partitions_for_topic(topic) or ()
+                for p in range(await partition_count(settings, topic))
             ]
             consumer.assign(tps)
             await consumer.commit(await consumer.end_offsets(tps))
