@@ -545,12 +545,13 @@ async def measure(
     await producer.start()
     # Read every output partition from its start (a fresh broker) or from its current end
     # (a shared one), with the positions fixed now, before anything is published.
-    await consumer.topics()
+    # The producer asks for each topic's metadata (a consumer's cluster view holds no
+    # topics on Apache Kafka until it names them).
     tps = [
         TopicPartition(topic, p)
         for topic in all_topics(settings)
         if topic != ARTICLES
-        for p in consumer.partitions_for_topic(topic) or ()
+        for p in await producer.partitions_for(topic)
     ]
     consumer.assign(tps)
     if fresh_broker:
