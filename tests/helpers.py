@@ -163,7 +163,11 @@ def start_worker(env: dict[str, str], log: Path, *, ready: bool = True) -> Worke
         )
     worker = WorkerProcess(process, log)
     if ready:
-        worker.wait_ready()
+        try:
+            worker.wait_ready()
+        except BaseException:
+            worker.kill()  # never left running behind a failed start
+            raise
     return worker
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -106,10 +107,12 @@ async def produce(servers: list[str]) -> tuple[dict[str, tuple[str, bytes | None
 
 def test_ten_thousand_hostile_messages(tmp_path: Path) -> None:
     broker = new_broker(tmp_path / "broker").start()
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(broker.stop)
         servers = [f"127.0.0.1:{broker.port}"]
         asyncio.run(ensure_topics(Settings(broker=broker.url)))
         worker = start_worker(worker_env(broker.url, tmp_path), tmp_path / "worker.log")
+        stack.callback(worker.stop)  # also when an assertion fails
         pid = worker.process.pid
         bad, good = asyncio.run(produce(servers))
 
@@ -135,6 +138,3 @@ def test_ten_thousand_hostile_messages(tmp_path: Path) -> None:
         assert enriched == set(good)
         assert worker.alive() and worker.process.pid == pid
         assert worker.log_text().count("[^Worker]: Ready") == 1  # never restarted
-        worker.stop()
-    finally:
-        broker.stop()
