@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak train quality throughput check lint typecheck install clean
+.PHONY: run test soak test-kafka soak-kafka kafka-jars train quality throughput check lint typecheck install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)); set PYTHON=..."; exit 1; }
@@ -27,6 +27,18 @@ test: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak tests/soak -s --timeout 900
+
+# The same suites on Apache Kafka (the `kafka` engine of streams/kafka_engine.py; needs
+# Java 17+ and Maven, which fetches the jars once into ~/.cache/wirestream).
+kafka-jars: $(STAMP)
+	$(BIN)/python -c "from streams.kafka_engine import fetch_jars; print(fetch_jars())"
+
+test-kafka: kafka-jars
+	$(BIN)/python -m pytest --broker-engine kafka -m 'not soak' tests/integration \
+		tests/streams/test_app.py tests/streams/test_kafka_engine.py
+
+soak-kafka: kafka-jars
+	$(BIN)/python -m pytest --broker-engine kafka -m soak tests/soak -s --timeout 900
 
 # Retrain the committed models from ../shared/data (NER about 15 min on one core).
 # The sentiment GRU is trained with PyTorch (the `train` extra; the pipeline runs it with

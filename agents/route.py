@@ -85,12 +85,13 @@ class RerouteReport:
 
 
 async def _latest(
-    consumer: AIOKafkaConsumer,
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
 ) -> tuple[dict[Any, tuple[Received, bytes | None]], int]:
     """The last record per key on ``wirestream.enriched`` (from its start until it is
     quiet), in first-seen order, and how many records were read."""
-    await consumer.topics()  # loads the metadata
-    partitions = sorted(consumer.partitions_for_topic(ENRICHED) or ())
+    # The producer asks for this topic's metadata: the consumer's cluster view holds
+    # no topics on Apache Kafka (it answers only the topics a client names).
+    partitions = sorted(await producer.partitions_for(ENRICHED))
     tps = [TopicPartition(ENRICHED, p) for p in partitions]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
@@ -129,7 +130,7 @@ async def reroute(settings: Settings, routes: Routes) -> RerouteReport:
     await producer.start()
     report = RerouteReport()
     try:
-        latest, report.read = await _latest(consumer)
+        latest, report.read = await _latest(consumer, producer)
         pending = []
         for msg, value in latest.values():
             if value is None:

@@ -44,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.routing import ENRICHED
 from schemas.validation import InvalidArticle, article_from_dict
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import LocalBroker, free_port, local_broker
 from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
 from streams.topics import ARTICLES, DEADLETTER, all_topics, ensure_topics
@@ -379,14 +379,14 @@ def stop_workers(workers: Sequence[Worker]) -> None:
 
 # -- Kafka side --------------------------------------------------------------------------
 async def partition_count(settings: Settings, topic: str) -> int:
-    """Number of partitions ``topic`` has on the broker."""
-    consumer = AIOKafkaConsumer(**kafka_options(settings))
-    await consumer.start()
+    """Number of partitions ``topic`` has on the broker (asked by a producer: a consumer's
+    cluster view holds no topics on Apache Kafka until it names them)."""
+    producer = AIOKafkaProducer(**kafka_options(settings))
+    await producer.start()
     try:
-        await consumer.topics()
-        return len(consumer.partitions_for_topic(topic) or ())
+        return len(await producer.partitions_for(topic))
     finally:
-        await consumer.stop()
+        await producer.stop()
 
 
 async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
@@ -403,11 +403,10 @@ async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
         )
         await consumer.start()
         try:
-            await consumer.topics()
             tps = [
                 TopicPartition(topic, p)
                 for topic in (ARTICLES, ENRICHED)
-                for p in consumer.partitions_for_topic(topic) or ()
+                for p in range(await partition_count(settings, topic))
             ]
             consumer.assign(tps)
             await consumer.commit(await consumer.end_offsets(tps))
@@ -546,12 +545,13 @@ async def measure(
     await producer.start()
     # Read every output partition from its start (a fresh broker) or from its current end
     # (a shared one), with the positions fixed now, before anything is published.
-    await consumer.topics()
+    # The producer asks for each topic's metadata (a consumer's cluster view holds no
+    # topics on Apache Kafka until it names them).
     tps = [
         TopicPartition(topic, p)
         for topic in all_topics(settings)
         if topic != ARTICLES
-        for p in consumer.partitions_for_topic(topic) or ()
+        for p in await producer.partitions_for(topic)
     ]
     consumer.assign(tps)
     if fresh_broker:
@@ -726,6 +726,7 @@ def run_pipeline(
     batch_size: int | None,
     rate: float | None,
     keep_logs: Path | None,
+    engine: str = "tansu",
 ) -> RunResult:
     """Broker, topics, K workers, one measured Kafka run; then the limit run."""
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -733,12 +734,12 @@ def run_pipeline(
     overrides = {"partitions": str(partitions_wanted)}
     if batch_size is not None:
         overrides["batch_size"] = str(batch_size)
-    broker: EmbeddedBroker | None = None
+    broker: LocalBroker | None = None
     started: list[Worker] = []
     workdir = Path(tempfile.mkdtemp(prefix="wirestream-bench-"))
     try:
         if broker_url is None:
-            broker = EmbeddedBroker(port=0).start()
+            broker = local_broker(engine, 0, data_dir=workdir / "kafka").start()
             broker_url = broker.url
         overrides.update(broker=broker_url, app_id=f"wirestream-bench-{uuid.uuid4().hex[:8]}")
         env = child_env(overrides)
@@ -881,7 +882,15 @@ def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
         articles = load_corpus(corpus, count, tag=uuid.uuid4().hex[:8])
         print(f"running K={workers}: {count} articles from {corpus.name} ...", flush=True)
         runs.append(
-            run_pipeline(workers, articles, broker_url, args.batch_size, args.rate, args.keep_logs)
+            run_pipeline(
+                workers,
+                articles,
+                broker_url,
+                args.batch_size,
+                args.rate,
+                args.keep_logs,
+                args.engine,
+            )
         )
     print()
     print_table(runs)
@@ -898,7 +907,8 @@ def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
             "corpus": str(corpus),
             "rate": args.rate,
             "batch_size": args.batch_size,
-            "broker": "external" if broker_url else "embedded (fresh per run)",
+            "broker": "external" if broker_url else f"local {args.engine} (fresh per run)",
+            "fetch_max_wait": os.environ.get("WIRESTREAM_FETCH_MAX_WAIT", "default"),
         },
         "runs": [asdict(r) for r in runs],
         "scaling": ratios,
@@ -958,13 +968,13 @@ def publish_main(args: argparse.Namespace) -> dict[str, Any]:
     count = args.articles or 50_000
     tag = uuid.uuid4().hex[:8]
     broker_url = args.broker or os.environ.get("WIRESTREAM_BROKER")
-    broker: EmbeddedBroker | None = None
+    broker: LocalBroker | None = None
     with tempfile.TemporaryDirectory(prefix="wirestream-bench-") as tmp:
         path = Path(tmp) / "articles.jsonl"
         size = synthetic_articles(path, count, tag)
         try:
             if broker_url is None:
-                broker = EmbeddedBroker(port=0).start()
+                broker = local_broker(args.engine, 0, data_dir=Path(tmp) / "kafka").start()
                 broker_url = broker.url
             env = child_env({"broker": broker_url})
             command = [sys.executable, "-m", "streams.cli", "publish", str(path), "--quiet"]
@@ -1040,7 +1050,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--rate", type=float, help="publish at R articles/s (default: flat out)")
     p.add_argument("--json", type=Path, help="write the results to this file")
     p.add_argument(
-        "--broker", help="existing broker URL (default WIRESTREAM_BROKER, else embedded per run)"
+        "--broker", help="existing broker URL (default WIRESTREAM_BROKER, else a local one per run)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="engine of the local broker started per run (default tansu)",
     )
     p.add_argument("--batch-size", type=int, help="WIRESTREAM_BATCH_SIZE for workers and limit")
     p.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the worker logs here")

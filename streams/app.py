@@ -59,20 +59,30 @@ def _replace_once(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
     setattr(owner, name, replacement)
 
 
-def _bounded_fetch_wait(max_wait_ms: int) -> None:
-    """Make Faust's consumer ask the broker to answer fetches within ``max_wait_ms``.
+#: The fetch wait (s) on Tansu unless WIRESTREAM_FETCH_MAX_WAIT says otherwise.
+TANSU_FETCH_MAX_WAIT = 0.05
+#: The fetch wait (ms) the worker's consumer asks for; None keeps Faust's 1.5 s. Set by
+#: :func:`configure_for_broker` (by default on Tansu only).
+_fetch_max_wait_ms: int | None = None
+
+
+def _bounded_fetch_wait() -> None:
+    """Make Faust's consumer ask the broker to answer fetches within ``_fetch_max_wait_ms``
+    (when set: on the embedded Tansu broker only).
 
     Faust hard-codes ``fetch_max_wait_ms=1500`` and the embedded broker holds a fetch
     for the whole wait even when data arrives (measured: a record produced 0.3 s into a
     1 s wait is returned at 1 s), which adds up to that wait to each article's latency.
-    Apache Kafka answers as soon as data arrives, so there a short wait only means more
-    fetches while idle. The value is set on the consumer before it starts.
+    Apache Kafka answers as soon as data arrives (tests/integration/test_broker_quirks.py
+    on both engines), so there a short wait would only mean more fetches while idle, and
+    Faust's wait stays. The value is set on the consumer before it starts.
     """
 
     def wrap(create: Any) -> Any:
         def create_worker_consumer(self: Any, transport: Any) -> Any:
             consumer = create(self, transport)
-            consumer._fetch_max_wait_ms = max_wait_ms
+            if _fetch_max_wait_ms is not None:
+                consumer._fetch_max_wait_ms = _fetch_max_wait_ms
             return consumer
 
         return create_worker_consumer
@@ -144,9 +154,42 @@ def _rewind_partitions_without_commits() -> None:
     _replace_once(_driver.AIOKafkaConsumerThread, "seek_to_committed", wrap)
 
 
+def session_timeout(settings: Settings, kind: str) -> float:
+    """``WIRESTREAM_SESSION_TIMEOUT``, or by default 5 s on Tansu (whose join waits half
+    of it) and 6 s on Apache Kafka: brokers refuse less than their
+    ``group.min.session.timeout.ms``, 6 s by default (a 5 s session never joins)."""
+    if settings.session_timeout is not None:
+        return settings.session_timeout
+    return 5.0 if kind == "tansu" else 6.0
+
+
+def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
+    """Fit the app to the broker the worker found (``tansu`` or ``kafka``, from
+    :func:`streams.broker.broker_kind`), before the worker starts its consumer.
+
+    Only the fetch wait is Tansu's (WIRESTREAM_FETCH_MAX_WAIT, when set, applies on
+    both). The other two patches fix the client (aiokafka and Faust) and apply on both
+    brokers: tests/streams/test_app.py shows Apache Kafka storing a commit without
+    membership for an empty group, and aiokafka's seek leaving a partition without a
+    commit where the fetcher got to, as on Tansu. Returns a line saying what was chosen."""
+    global _fetch_max_wait_ms
+    wait = settings.fetch_max_wait
+    if wait is None and kind == "tansu":
+        wait = TANSU_FETCH_MAX_WAIT
+    _fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
+    app.conf.broker_session_timeout = session_timeout(settings, kind)
+    broker = "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)"
+    fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
+    return (
+        f"broker is {broker}: fetch wait {fetch}, "
+        f"session timeout {app.conf.broker_session_timeout:g} s"
+    )
+
+
 def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app for these settings."""
-    _bounded_fetch_wait(int(settings.fetch_max_wait * 1000))
+    """Build the Faust app for these settings (for Apache Kafka until
+    :func:`configure_for_broker` says otherwise)."""
+    _bounded_fetch_wait()
     _commit_only_as_a_group_member()
     _rewind_partitions_without_commits()
     forbid_topic_auto_creation()
@@ -158,8 +201,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_client_id=f"{CLIENT_ID_PREFIX}-worker",
         broker_credentials=_credentials(settings),
         # Tansu makes a group join wait session_timeout / 2, and a restarted worker waits for
-        # its dead predecessor to time out: 5 s keeps both short (heartbeats every second).
-        broker_session_timeout=settings.session_timeout,
+        # its dead predecessor to time out: short sessions keep both short (heartbeats
+        # every second); see session_timeout().
+        broker_session_timeout=session_timeout(settings, "kafka"),
         broker_heartbeat_interval=1.0,
         # Tansu cannot do InitProducerId, so no idempotent producer and no exactly-once:
         # at-least-once with outputs keyed by article id.

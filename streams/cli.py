@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from agents.routing import Routes
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
+#: Local broker engines (streams/broker.py); not imported from there to keep startup light.
+ENGINES = ("tansu", "kafka")
 
 DESCRIPTION = """\
 wirestream: a news pipeline on Kafka. Publish articles, enrich them (entities, sentiment,
@@ -114,14 +116,15 @@ def _routes_or_exit(command: str, settings: Settings) -> Routes:
 def cmd_broker(args: argparse.Namespace) -> int:
     from streams.broker import port_in_use, serve
 
-    port = args.port if args.port is not None else get_settings().broker_port
+    settings = get_settings()
+    port = args.port if args.port is not None else settings.broker_port
     if port and port_in_use(port):
         flag = "--port" if args.port is not None else "WIRESTREAM_BROKER_PORT"
         raise CliError(
             f"port 127.0.0.1:{port} is already in use (a broker already running?); "
             f"choose another with --port or WIRESTREAM_BROKER_PORT (given by {flag})"
         )
-    return serve(port)
+    return serve(port, engine=args.engine or settings.broker_engine, data_dir=args.data_dir)
 
 
 # -- worker -------------------------------------------------------------------------------
@@ -154,15 +157,19 @@ def choose_web_port(settings: Settings, out: TextIO | None = None) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.broker import broker_kind
     from streams.topics import all_topics, ensure_topics
 
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)
     asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
+    kind = asyncio.run(broker_kind(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
-    from streams.app import app
+    from streams.app import app, configure_for_broker
     from streams.worker import Worker
+
+    print(f"wirestream worker: {configure_for_broker(app, settings, kind)}", file=sys.stderr)
 
     worker = Worker(
         app, loglevel=settings.log_level, quiet=True, shutdown_timeout=settings.shutdown_timeout
@@ -426,7 +433,7 @@ async def group_members(settings: Settings) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
-    from streams.broker import BrokerError, EmbeddedBroker, broker_reachable
+    from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
     from streams.producer import publish
     from streams.topics import all_topics, ensure_topics
 
@@ -444,7 +451,7 @@ async def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     load_routes(settings.routes)  # a bad routes file stops it before anything starts
-    broker: EmbeddedBroker | None = None
+    broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
     try:
@@ -453,12 +460,13 @@ async def run(args: argparse.Namespace) -> int:
                 say(f"broker {settings.broker} is not reachable")
                 return 1
             port = int(settings.bootstrap_servers[0].rsplit(":", 1)[1])
-            broker = EmbeddedBroker(port=port)
+            broker = local_broker(args.engine or settings.broker_engine, port)
             try:
                 broker.start()
             except BrokerError as exc:
                 raise CliError(f"{exc}; set --broker or WIRESTREAM_BROKER") from None
-            say(f"embedded broker (Tansu, in memory) on {broker.url}")
+            kept = f", data in {broker.data_dir}" if broker.data_dir is not None else ""
+            say(broker.describe() + kept)
         else:
             say(f"using broker {settings.broker}")
             try:
@@ -561,9 +569,20 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "broker",
         parents=[common],
-        help="run the embedded Kafka-protocol broker (Tansu, in memory)",
+        help="run a local broker: Tansu (embedded, in memory) or Apache Kafka (on disk)",
     )
     b.add_argument("--port", type=int, default=None, help="port (default WIRESTREAM_BROKER_PORT)")
+    b.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="tansu or kafka (default WIRESTREAM_BROKER_ENGINE, tansu)",
+    )
+    b.add_argument(
+        "--data-dir",
+        default=None,
+        help="kafka engine: where its data lives (default WIRESTREAM_DATA_DIR/kafka)",
+    )
     b.set_defaults(func=cmd_broker)
 
     w = sub.add_parser(
@@ -626,6 +645,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--once", action="store_true", help="exit when every article is routed")
     r.add_argument("--timeout", type=float, default=120.0, help="with --once: give up after S s")
     r.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
+    r.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="engine of the broker it starts when none runs (default WIRESTREAM_BROKER_ENGINE)",
+    )
     r.set_defaults(func=cmd_run)
     return p
 

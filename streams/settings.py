@@ -73,8 +73,14 @@ class Settings(BaseSettings):
             " a batch is in the NLP join the next one anyway, so this only adds latency."
         ),
     )
-    fetch_max_wait: float = Field(
-        0.05, gt=0, description="Longest a worker's fetch waits for new data (s); bounds latency."
+    fetch_max_wait: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Longest a worker's fetch waits for new data (s). Default: 0.05 on the embedded"
+            " Tansu broker, which holds a fetch that long even when data arrives; Faust's"
+            " 1.5 on Apache Kafka, which answers as soon as data arrives."
+        ),
     )
     nlp_processes: int = Field(
         1,
@@ -111,14 +117,30 @@ class Settings(BaseSettings):
         ),
     )
     max_body_chars: int = Field(100_000, ge=1, description="Body characters given to the NLP.")
-    session_timeout: float = Field(
-        5.0, gt=0, description="Consumer group session timeout (s); a join waits half of it."
+    session_timeout: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Consumer group session timeout (s). Default: 5 on the embedded Tansu broker (a"
+            " join waits half of it), 6 on Apache Kafka (its least by default)."
+        ),
     )
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
     )
     broker_port: Port = Field(
         9092, description="Port of the embedded broker (`wirestream broker`)."
+    )
+    broker_engine: Annotated[Literal["tansu", "kafka"], LOWER] = Field(
+        "tansu",
+        description=(
+            "Engine of the local broker that `wirestream broker` and `wirestream run` start:"
+            " tansu (embedded, in memory) or kafka (Apache Kafka, data in DATA_DIR/kafka)."
+        ),
+    )
+    kafka_cache: Path = Field(
+        Path("~/.cache/wirestream"),
+        description="Where the kafka engine keeps Apache Kafka's jars (kafka-VERSION/libs).",
     )
     security_protocol: SecurityProtocol = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."

@@ -1,4 +1,5 @@
-"""Shared test helpers: free ports, reading topics from the beginning, the seeds."""
+"""Shared test helpers: the test broker's engine, free ports, reading topics from the
+beginning, the seeds."""
 
 from __future__ import annotations
 
@@ -17,8 +18,31 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streams.broker import LocalBroker, local_broker
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+#: Set by ``--broker-engine`` (tests/conftest.py) or by the caller.
+ENGINE_ENV = "WIRESTREAM_TEST_ENGINE"
+
+
+def broker_engine() -> str:
+    """``tansu`` or ``kafka``: the engine of the brokers the tests start."""
+    engine = os.environ.get(ENGINE_ENV, "tansu") or "tansu"
+    if engine not in ("tansu", "kafka"):
+        raise ValueError(f"{ENGINE_ENV}={engine!r}: choose tansu or kafka")
+    return engine
+
+
+def on_kafka() -> bool:
+    return broker_engine() == "kafka"
+
+
+def new_broker(data_dir: Path, port: int = 0) -> LocalBroker:
+    """A broker of the test engine on ``port`` (0: a free one), not started. Apache Kafka
+    keeps its data in ``data_dir`` (a second broker on the same directory finds it);
+    Tansu keeps nothing."""
+    return local_broker(broker_engine(), port, data_dir=data_dir)
 
 
 def free_port() -> int:
@@ -139,7 +163,11 @@ def start_worker(env: dict[str, str], log: Path, *, ready: bool = True) -> Worke
         )
     worker = WorkerProcess(process, log)
     if ready:
-        worker.wait_ready()
+        try:
+            worker.wait_ready()
+        except BaseException:
+            worker.kill()  # never left running behind a failed start
+            raise
     return worker
 
 

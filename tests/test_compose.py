@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from agents.routing import load_routes
+from streams.kafka_engine import SERVER_PROPERTIES, kafka_version
 from streams.settings import Settings
 from streams.topics import registry
 from tests.helpers import ROOT
@@ -24,6 +25,63 @@ def test_kafka_is_official_image_in_kraft_single_node() -> None:
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the job
+
+
+def test_kafka_is_the_version_and_configuration_the_tests_run() -> None:
+    """The image is the Apache Kafka release whose jars make test-kafka runs (the pom),
+    with the broker settings of the local kafka engine (streams/kafka_engine.py)."""
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    env = kafka["environment"]
+    for key in (
+        "process.roles",
+        "controller.listener.names",
+        "inter.broker.listener.name",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "group.initial.rebalance.delay.ms",
+        "auto.create.topics.enable",
+    ):
+        assert env["KAFKA_" + key.upper().replace(".", "_")] == SERVER_PROPERTIES[key], key
+    assert env["KAFKA_NODE_ID"] == SERVER_PROPERTIES["node.id"]
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols == {"CONTROLLER": "PLAINTEXT", "PLAINTEXT": "PLAINTEXT", "HOST": "PLAINTEXT"}
+
+
+def test_the_data_volume_is_the_log_directory() -> None:
+    """Without KAFKA_LOG_DIRS the image logs to /tmp/kraft-combined-logs and the volume
+    keeps nothing across `docker compose down` / `up`."""
+    config = compose()
+    kafka = config["services"]["kafka"]
+    mounts = dict(v.split(":", 1) for v in kafka["volumes"])
+    assert "kafka-data" in config["volumes"]
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] == mounts["kafka-data"]
+
+
+def test_host_tools_reach_kafka_on_a_listener_advertised_as_localhost() -> None:
+    """The published port is a listener that advertises an address the host resolves;
+    kafka:9092 (for the services) resolves only inside compose, and is not published."""
+    kafka = compose()["services"]["kafka"]
+    env = kafka["environment"]
+    listeners = dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert listeners == {"PLAINTEXT": "kafka:9092", "HOST": "localhost:29092"}
+    assert "HOST://:29092" in env["KAFKA_LISTENERS"].split(",")
+    assert kafka["ports"] == ["127.0.0.1:29092:29092"]
+
+
+def test_drop_folder_is_in_the_repo_and_the_build_context_is_small() -> None:
+    """Docker would create a missing ./drop owned by root; .venv and .git stay out of the
+    image's build context."""
+    assert (ROOT / "drop" / ".gitkeep").is_file()
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line}
+    assert {".git", ".venv"} <= ignored
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and line.split()[1] != "pyproject.toml"
+    }
+    assert not copied & ignored  # nothing the image needs is ignored
 
 
 def test_services_point_at_kafka_and_create_topics_first() -> None:

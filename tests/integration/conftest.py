@@ -1,4 +1,5 @@
-"""Session fixtures: the embedded broker on a free port and a worker subprocess.
+"""Session fixtures: a broker of the test engine (``--broker-engine``: Tansu by default,
+or Apache Kafka with a temporary data directory) on a free port and a worker subprocess.
 
 Never skipped: if the broker or the worker cannot start, the tests error.
 """
@@ -12,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.broker import LocalBroker
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.helpers import ROOT, WorkerProcess, free_port, start_worker, worker_env
+from tests.helpers import ROOT, WorkerProcess, free_port, new_broker, start_worker, worker_env
 
 #: Small limit so the oversize test stays quick; the default is 1 MB.
 MAX_ARTICLE_BYTES = 200_000
@@ -27,17 +28,17 @@ Worker = WorkerProcess
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    embedded = EmbeddedBroker(port=free_port())
-    embedded.start()
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    local = new_broker(tmp_path_factory.mktemp("broker"), port=free_port())
+    local.start()
     try:
-        yield embedded
+        yield local
     finally:
-        embedded.stop()
+        local.stop()
 
 
 @pytest.fixture(scope="session")
-def env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for CLI and worker subprocesses pointed at the test broker."""
     return worker_env(
         broker.url,

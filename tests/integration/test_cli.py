@@ -1,4 +1,5 @@
-"""The command line as a user runs it, against the embedded broker."""
+"""The command line as a user runs it, against the test broker (``run`` starts its own
+broker of the test engine)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from aiokafka.errors import KafkaError
 from agents.enrich import get_routes
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
+from streams.kafka_engine import default_cache_dir, kafka_version
 from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
 from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, SEEDS, free_port, read, worker_env
+from tests.helpers import ROOT, SEEDS, broker_engine, free_port, read, worker_env
 from tests.integration.conftest import Worker, cli
 
 pytestmark = pytest.mark.integration
@@ -234,8 +236,9 @@ async def produce(servers: list[str], topic: str, value: bytes, key: str) -> Non
 
 
 def newcomer_env(tmp_path: Path, port: int) -> dict[str, str]:
-    """A bare environment, as on a newcomer's machine: nothing runs on ``port`` yet."""
-    return {
+    """A bare environment, as on a newcomer's machine: nothing runs on ``port`` yet (on
+    Apache Kafka, the jars fetched once are where the test session found them)."""
+    env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "PYTHONPATH": str(ROOT),
@@ -243,14 +246,34 @@ def newcomer_env(tmp_path: Path, port: int) -> dict[str, str]:
         "WIRESTREAM_WEB_PORT": str(free_port()),
         "WIRESTREAM_DATA_DIR": str(tmp_path / "data"),
     }
+    if broker_engine() == "kafka":
+        env["WIRESTREAM_KAFKA_CACHE"] = str(default_cache_dir())
+    return env
+
+
+def run_command(*args: str) -> list[str]:
+    """``wirestream run ARGS --engine ENGINE`` with the test engine."""
+    return [sys.executable, "-m", "streams.cli", "run", *args, "--engine", broker_engine()]
+
+
+def started_broker_line(port: int, tmp_path: Path) -> str:
+    """What ``run`` says about the broker it started."""
+    if broker_engine() == "kafka":
+        data = (tmp_path / "data" / "kafka").resolve()
+        return (
+            f"Apache Kafka {kafka_version()} (KRaft, one node) on kafka://127.0.0.1:{port}, "
+            f"data in {data}"
+        )
+    return f"embedded broker (Tansu, in memory) on kafka://127.0.0.1:{port}"
 
 
 def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) -> None:
     """`wirestream run --once` as a newcomer runs it: nothing else is running."""
-    env = newcomer_env(tmp_path, free_port())
+    port = free_port()
+    env = newcomer_env(tmp_path, port)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "run", "--once", "--timeout", "90", str(SEEDS)],
+        run_command("--once", "--timeout", "90", str(SEEDS)),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -260,7 +283,7 @@ def test_run_once_starts_its_own_broker_and_routes_every_seed(tmp_path: Path) ->
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "embedded broker (Tansu, in memory)" in out
+    assert started_broker_line(port, tmp_path) in out
     seeds = len(list(SEEDS.glob("*.txt"))) + len((SEEDS / "wire.jsonl").read_text().splitlines())
     assert f"published {seeds} articles" in out
     assert f"all {seeds} articles routed" in out
@@ -272,7 +295,7 @@ def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = newcomer_env(tmp_path, port)
     run = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "run", str(SEEDS / "wire.jsonl")],
+        run_command(str(SEEDS / "wire.jsonl")),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -286,6 +309,7 @@ def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
         if "watching for more" in line:
             break
     assert any("all 5 articles routed" in line for line in lines), "".join(lines)
+    assert any(started_broker_line(port, tmp_path) in line for line in lines), "".join(lines)
     worker_pid = int(
         next(ln for ln in lines if "worker started (pid" in ln).split("pid ")[1].split(",")[0]
     )
@@ -293,7 +317,11 @@ def test_run_stops_its_worker_and_broker_on_sigterm(tmp_path: Path) -> None:
     assert run.wait(timeout=20) == 0  # a stop is how `run` ends: 0 after a clean stop
     assert "stopped (worker and embedded broker stopped cleanly)" in run.stdout.read()
     with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0  # the embedded broker is gone
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the broker it started is gone
+    if broker_engine() == "kafka":  # and Apache Kafka's log stays on disk
+        log_dir = tmp_path / "data" / "kafka" / "data"
+        assert (log_dir / "meta.properties").is_file()
+        assert (log_dir / "wirestream.articles-0").is_dir()
     assert (
         not Path(f"/proc/{worker_pid}").exists()
         or "zombie" in Path(f"/proc/{worker_pid}/status").read_text().lower()

@@ -1,4 +1,4 @@
-"""The worker's NLP process on the embedded broker: it exists, and it never outlives
+"""The worker's NLP process on the test broker: it exists, and it never outlives
 the worker, even after ``kill -9``."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_worker, worker_env
-from tests.integration.conftest import EmbeddedBroker, Worker
+from streams.broker import LocalBroker
+from tests.helpers import WorkerProcess, on_kafka, start_worker, worker_env
+from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +39,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_nlp_process_exits_when_its_worker_is_killed(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
+def test_nlp_process_exits_when_its_worker_is_killed(broker: LocalBroker, tmp_path: Path) -> None:
     env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-orphan-test")
     worker = start_worker(env, tmp_path / "worker.log")
     try:
@@ -71,3 +70,16 @@ def test_unknown_web_paths_answer_404(worker: Worker, env: dict[str, str], path:
     assert info.value.code == 404
     assert "Traceback" not in worker.log_text()[before:]
     assert worker.alive()
+
+
+def test_the_worker_fits_itself_to_the_broker(worker: WorkerProcess) -> None:
+    """It finds the broker's kind from its ApiVersions answer: Tansu's workarounds (the
+    short fetch wait) on Tansu only, and a session Apache Kafka accepts (6 s) there."""
+    if on_kafka():
+        expected = (
+            "broker is Apache Kafka (or compatible): fetch wait Faust's 1500 ms, "
+            "session timeout 6 s"
+        )
+    else:
+        expected = "broker is the embedded Tansu: fetch wait 50 ms, session timeout 5 s"
+    assert f"wirestream worker: {expected}" in worker.log_text()

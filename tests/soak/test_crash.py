@@ -1,7 +1,8 @@
-"""Crash tests on the real embedded broker: workers die (kill -9), rebalance and restart
-under load, and still every published article comes out on ``wirestream.enriched``.
+"""Crash tests on a real broker of the test engine: workers die (kill -9), rebalance and
+restart under load, and still every published article comes out on ``wirestream.enriched``.
 
-Run with ``make soak`` (CI runs it after ``make test``). Each test starts its own broker.
+Run with ``make soak`` on the embedded Tansu broker, ``make soak-kafka`` on Apache Kafka
+(CI runs both after ``make test``). Each test starts its own broker.
 Results (lost, duplicated, seconds to resume) are printed and appended as JSON lines to
 ``$WIRESTREAM_SOAK_REPORT`` when set, for the README's reliability table.
 """
@@ -22,10 +23,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.routing import ENRICHED
-from streams.broker import EmbeddedBroker
+from streams.broker import LocalBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, ensure_topics
-from tests.helpers import WorkerProcess, start_worker, worker_env
+from tests.helpers import WorkerProcess, broker_engine, new_broker, start_worker, worker_env
 
 pytestmark = pytest.mark.soak
 
@@ -131,8 +132,8 @@ async def publish(servers: list[str], n: int) -> None:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, dict[str, str], Collector]]:
-    broker = EmbeddedBroker(port=0).start()
+def cluster(tmp_path: Path) -> Iterator[tuple[LocalBroker, dict[str, str], Collector]]:
+    broker = new_broker(tmp_path / "broker").start()
     env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-soak")
     asyncio.run(ensure_topics(Settings(broker=broker.url)))
     collector = Collector([f"127.0.0.1:{broker.port}"])
@@ -149,6 +150,7 @@ def report(
     expected = {f"soak-{i:05d}" for i in range(ARTICLES_PER_RUN)}
     result = {
         "scenario": name,
+        "engine": broker_engine(),
         "articles": ARTICLES_PER_RUN,
         "lost": len(expected - set(collector.keys)),
         "duplicated": sum(n - 1 for n in collector.keys.values() if n > 1),

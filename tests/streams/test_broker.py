@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streams.broker import (
     BrokerError,
     EmbeddedBroker,
+    broker_kind,
     broker_reachable,
     free_port,
     wait_for_broker,
@@ -54,6 +55,7 @@ def test_starts_on_a_free_port_and_serves_metadata() -> None:
         cluster_id, topics = asyncio.run(_cluster(broker.bootstrap_servers))
         assert cluster_id == broker.cluster_id  # really this broker, not another one
         assert isinstance(topics, list)
+        assert asyncio.run(broker_kind(broker.settings)) == "tansu"  # what the worker sees
 
 
 def test_stop_terminates_the_process_and_closes_the_port() -> None:

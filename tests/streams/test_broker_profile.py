@@ -1,0 +1,52 @@
+"""The worker fits itself to its broker (streams/app.py ``configure_for_broker``): the
+fetch-wait patch on Tansu only unless WIRESTREAM_FETCH_MAX_WAIT is set, and a session
+timeout each broker accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import faust
+import pytest
+
+import streams.app as app_module
+from streams.app import configure_for_broker
+from streams.settings import Settings
+
+
+@pytest.fixture
+def fresh_app() -> Iterator[faust.App]:
+    before = app_module._fetch_max_wait_ms
+    try:
+        yield faust.App("wirestream-profile-test", autodiscover=False)
+    finally:
+        app_module._fetch_max_wait_ms = before
+
+
+@pytest.mark.parametrize(
+    ("kind", "overrides", "fetch_ms", "session_s"),
+    [
+        ("tansu", {}, 50, 5.0),
+        ("kafka", {}, None, 6.0),
+        ("kafka", {"fetch_max_wait": 0.2, "session_timeout": 10.0}, 200, 10.0),
+        ("tansu", {"fetch_max_wait": 0.5}, 500, 5.0),
+    ],
+)
+def test_profile_per_broker(
+    fresh_app: faust.App,
+    kind: str,
+    overrides: dict[str, float],
+    fetch_ms: int | None,
+    session_s: float,
+) -> None:
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    line = configure_for_broker(fresh_app, settings, kind)
+    assert app_module._fetch_max_wait_ms == fetch_ms
+    assert fresh_app.conf.broker_session_timeout == session_s
+    assert f"session timeout {session_s:g} s" in line
+
+
+def test_the_default_app_is_for_apache_kafka() -> None:
+    """Until a worker finds Tansu, the app keeps Faust's fetch wait and a 6 s session."""
+    app = app_module.create_app(Settings())
+    assert app.conf.broker_session_timeout == 6.0
