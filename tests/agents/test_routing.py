@@ -116,6 +116,8 @@ def test_a_topic_name_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(RoutesError, match="Kafka topic name"):
         parse_routes({"route": [{"topic": "wirestream.topic.alerts\n"}]})
     assert [r.topic for r in parse_routes({"route": [{"topic": "t.ok"}]}).routes] == ["t.ok"]
+
+
 # -- routes that cannot hurt the pipeline ---------------------------------------------------
 @pytest.mark.parametrize(
     ("topic", "reason"),
