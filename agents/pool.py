@@ -1,30 +1,31 @@
 """The worker's NLP processes, each under a deadline and a memory limit.
 
-Each NLP process is a ``spawn``-ed child that loads the pipeline once, then runs
-``work(batch)`` (``agents.enrich.process_batch``) for every batch the worker sends it
-over a pipe. The worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE``
-seconds; past that it kills the child (SIGKILL: spaCy's tokenizer cannot be interrupted
-from inside) and starts a new one. The child may grow ``WIRESTREAM_NLP_MEMORY_MB``
-above its idle size (measured after loading the pipeline and enriching one short
-article), enforced twice:
+A template process (``spawn``-ed, single-threaded) loads the pipeline once; every NLP
+process is forked from it, so that it starts in about 0.1 s with the pipeline loaded
+and shares the template's pages (copy-on-write). An NLP process runs ``work(batch)``
+(``agents.enrich.process_batch``) for each batch the worker sends it over a pipe. The
+worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE`` seconds; past that it
+kills the process (SIGKILL: spaCy's tokenizer cannot be interrupted from inside) and
+forks a new one. An NLP process may grow ``WIRESTREAM_NLP_MEMORY_MB`` above the size it
+was forked with (the loaded pipeline, warmed on one short article), enforced twice:
 
-* ``RLIMIT_AS`` in the child, at its idle address space + the limit: an allocation
-  beyond it fails at once with ``MemoryError``, which the child reports for the batch
-  before it exits (a fresh child takes the next attempt);
-* a watchdog in the worker that reads the child's resident size (``/proc/PID/statm``)
-  every 0.1 s while it works and kills it past idle + the limit. It catches what the
-  address-space limit cannot see: address space reserved while idle and touched later.
+* ``RLIMIT_AS`` in the process, at its address space at fork + the limit: an allocation
+  beyond it fails at once with ``MemoryError``, which the process reports for the batch
+  before it exits;
+* a watchdog in the worker that reads the process's resident size (``/proc/PID/statm``)
+  every 0.1 s while it works and kills it past its size at fork + the limit. It catches
+  what the address-space limit cannot see: address space mapped before and touched later.
 
-A batch that overruns the deadline, the memory limit, or kills its process, is retried
-one article at a time in a fresh process, so that only the article that fails alone is
+A batch that overruns the deadline or the memory limit, or kills its process, is retried
+one article at a time in fresh processes, so that only the article that fails alone is
 dead-lettered (``enrichment_timeout``, ``enrichment_memory``, or ``enrichment_failed``
 after its process died ``DEATHS_ALONE`` times on it alone: a process killed from
 outside while it holds an innocent article does not cost that article). The time a
-batch may take is bounded: articles are tried alone only while the batch's time, with
-that attempt's full deadline, stays within ``BUDGET`` deadlines; the rest are then
+batch may take is bounded: its attempts may use ``BUDGET`` deadlines; articles are tried
+alone only while a full deadline more fits in that budget, and those left are then
 tried once more together, and dead-lettered together if that fails too. A batch
-therefore holds the worker at most ``(BUDGET + 1) x deadline`` plus two process starts
-(each chunk, when ``WIRESTREAM_NLP_PROCESSES`` > 1: they run side by side).
+therefore holds the worker at most ``(BUDGET + 1)`` deadlines plus process forks
+(per chunk: with ``WIRESTREAM_NLP_PROCESSES`` > 1 the chunks run side by side).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -59,12 +62,12 @@ BUDGET = 4
 #: Times an article alone may kill its process (not by time or memory) before it is
 #: dead-lettered as ``enrichment_failed``.
 DEATHS_ALONE = 3
-#: Seconds a new NLP process may take to load the pipeline.
+#: Seconds the template process may take to load the pipeline.
 START_TIMEOUT = 180.0
-#: Seconds between two reads of a working child's resident size.
+#: Seconds a fork may take to answer.
+FORK_TIMEOUT = 30.0
+#: Seconds between two reads of a working process's resident size.
 WATCH_INTERVAL = 0.1
-#: Exit status of a child whose ``MemoryError`` could not even be reported.
-MEMORY_EXIT = 86
 
 TIMEOUT, MEMORY, DIED = "enrichment_timeout", "enrichment_memory", "enrichment_failed"
 
@@ -72,14 +75,15 @@ TIMEOUT, MEMORY, DIED = "enrichment_timeout", "enrichment_memory", "enrichment_f
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt gave: outputs, or why there are none (``failure`` is a
-    dead-letter code) with a one-line explanation."""
+    dead-letter code) with a one-line explanation; and the seconds it took."""
 
     outputs: list[Output] | None = None
     failure: str | None = None
     detail: str = ""
+    seconds: float = 0.0
 
 
-# --- the child ------------------------------------------------------------------------
+# --- the template and the NLP processes it forks ---------------------------------------
 
 
 def _vm_and_rss() -> tuple[int, int]:
@@ -100,100 +104,150 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _child_main(
-    conn: Connection, parent: int, init: Callable[[], None], work: Work, memory_mb: int
+def _template_main(
+    control: Connection, parent: int, init: Callable[[], None], work: Work, memory_mb: int
 ) -> None:
-    """Body of an NLP process: Ctrl-C is the worker's to handle, the process exits when
-    the worker (pid ``parent``) is gone (even after ``kill -9``) or closes the pipe;
-    ``init`` loads and warms the pipeline, then the memory limit is set from the idle
-    size and each batch received is answered with ``("ok", outputs)``, ``("memory",
-    message)`` (then the process exits) or ``("error", message)``. The worker's pid
-    comes from the worker: read here, it could already be that of whoever adopted the
-    orphan."""
+    """Body of the template process: Ctrl-C is the worker's to handle; ``init`` loads
+    and warms the pipeline; then each request on ``control`` forks an NLP process,
+    whose pid and pipe end go back to the worker. Single-threaded, so that forking is
+    safe; it exits when the worker (pid ``parent``, passed by the worker: read here it
+    could already be whoever adopted the orphan) is gone, even after ``kill -9``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the NLP processes
+    init()
+    _trim_heap()
+    gc.collect()
+    gc.freeze()  # objects the forks share: the collector never writes to their pages
+    control.send(("ready", os.getpid()))
+    while os.getppid() == parent:
+        try:
+            if not control.poll(1.0):
+                continue
+            control.recv()
+        except (EOFError, OSError):
+            break
+        ours, theirs = multiprocessing.Pipe()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            theirs.close()
+            _serve(ours, os.getppid(), work, memory_mb)  # never returns
+        ours.close()
+        control.send(pid)
+        reduction.send_handle(control, theirs.fileno(), parent)
+        theirs.close()
+    os._exit(0)
+
+
+def _serve(conn: Connection, template: int, work: Work, memory_mb: int) -> None:
+    """Body of a forked NLP process: it exits when its template is gone or the worker
+    closes the pipe; the memory limit is set from the size it was forked with; each
+    batch received is answered with ``("ok", outputs, resident bytes)``, ``("memory",
+    message)`` (then it exits) or ``("error", message)``."""
 
     def exit_when_orphaned() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == template:
             time.sleep(1.0)
         os._exit(0)
 
-    threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
-    init()
-    _trim_heap()
-    idle_vm, idle_rss = _vm_and_rss()
-    if memory_mb and idle_vm:
-        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-        with contextlib.suppress(ValueError, OSError):  # e.g. a lower hard limit
-            resource.setrlimit(resource.RLIMIT_AS, (idle_vm + memory_mb * MIB, hard))
-    conn.send(("ready", idle_vm, idle_rss))
-    while True:
-        try:
+    try:
+        threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
+        idle_vm, idle_rss = _vm_and_rss()
+        if memory_mb and idle_vm:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            with contextlib.suppress(ValueError, OSError):  # e.g. a lower hard limit
+                resource.setrlimit(resource.RLIMIT_AS, (idle_vm + memory_mb * MIB, hard))
+        conn.send(("ready", idle_vm, idle_rss))
+        while True:
             batch = conn.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        try:
-            reply: tuple[str, Any] = ("ok", work(batch))
-        except MemoryError as exc:
-            del exc
             try:
+                reply: tuple[Any, ...] = ("ok", work(batch))
+            except MemoryError:
                 conn.send(("memory", f"over the NLP memory limit ({memory_mb} MB above idle)"))
-            finally:
-                os._exit(MEMORY_EXIT)
-        except Exception as exc:  # work() dead-letters what it can; anything else is a bug
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
-        except MemoryError:
-            os._exit(MEMORY_EXIT)
-        del reply
-        if _vm_and_rss()[1] > idle_rss + 32 * MIB:
-            _trim_heap()
+                break
+            except Exception as exc:  # work() dead-letters what it can; the rest is a bug
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            del batch
+            if _vm_and_rss()[1] > idle_rss + 32 * MIB:
+                _trim_heap()
+            conn.send((*reply, _vm_and_rss()[1]))
+            del reply
+    finally:
+        os._exit(0)
 
 
-# --- one child, seen from the worker ---------------------------------------------------
+class NlpTemplate:
+    """The template process (``spawn``-ed: never fork a process that has threads, as
+    the worker does), seen from the worker."""
 
-
-class NlpProcess:
-    """One NLP child process and the worker's end of its pipe."""
-
-    def __init__(
-        self, init: Callable[[], None], work: Work, *, memory_mb: int, name: str = "nlp"
-    ) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        self.conn, child_end = context.Pipe()
-        self.memory_mb = memory_mb
+    def __init__(self, init: Callable[[], None], work: Work, *, memory_mb: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.control, child_end = context.Pipe()
+        self.lock = threading.Lock()
         self.process = context.Process(
-            target=_child_main,
+            target=_template_main,
             args=(child_end, os.getpid(), init, work, memory_mb),
-            name=name,
+            name="nlp-template",
             daemon=True,
         )
         self.process.start()
         child_end.close()
-        self.idle_rss = 0
-        self.ready = False
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
+        self.memory_mb = memory_mb
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Block until the child has loaded the pipeline (RuntimeError if it cannot)."""
-        try:
+        """Block until the template has loaded the pipeline (RuntimeError if it cannot)."""
+        with contextlib.suppress(EOFError, OSError):
+            if self.control.poll(timeout):
+                self.control.recv()
+                return
+        self.kill()
+        raise RuntimeError(
+            f"the NLP template process did not start within {timeout:.0f} s"
+            f" (exit status {self.process.exitcode})"
+        )
+
+    def fork(self) -> NlpProcess:
+        """A new NLP process (OSError or EOFError when the template is gone)."""
+        with self.lock:
+            self.control.send("fork")
+            if not self.control.poll(FORK_TIMEOUT):
+                raise OSError(f"the NLP template did not fork within {FORK_TIMEOUT:.0f} s")
+            pid = self.control.recv()
+            fd = reduction.recv_handle(self.control)
+        return NlpProcess(pid, Connection(fd), self.process.pid or 0, self.memory_mb)
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.process.kill()
+        self.process.join(timeout=10)
+        self.control.close()
+
+
+class NlpProcess:
+    """One forked NLP process and the worker's end of its pipe."""
+
+    def __init__(self, pid: int, conn: Connection, template: int, memory_mb: int) -> None:
+        self.pid, self.conn, self.template, self.memory_mb = pid, conn, template, memory_mb
+        self.idle_rss = 0
+        self.ready = False
+        self.dead = False
+
+    def wait_ready(self, timeout: float = FORK_TIMEOUT) -> None:
+        """Block until the process answers (OSError if it does not)."""
+        with contextlib.suppress(EOFError, OSError):
             if self.conn.poll(timeout):
                 _, _, self.idle_rss = self.conn.recv()
                 self.ready = True
                 return
-        except (EOFError, OSError):
-            pass
         self.kill()
-        raise RuntimeError(
-            f"the NLP process did not start within {timeout:.0f} s"
-            f" (exit status {self.process.exitcode})"
-        )
+        raise OSError(f"the NLP process {self.pid} did not start within {timeout:.0f} s")
 
     def resident(self) -> int:
-        """The child's resident size in bytes (0 when it cannot be read)."""
+        """The process's resident size in bytes (0 when it cannot be read)."""
         try:
             with open(f"/proc/{self.pid}/statm") as statm:
                 return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -202,19 +256,22 @@ class NlpProcess:
 
     def run(self, batch: Sequence[Received], deadline: float) -> Outcome:
         """Send ``batch`` and wait for its outputs at most ``deadline`` seconds, watching
-        the child's memory; the child is killed on any failure (blocking: call it from
-        a thread)."""
+        the process's memory; the process is killed on a timeout or over the limit, and
+        replaced after one that left its heap large (blocking: call it from a thread)."""
+        began = time.monotonic()
         try:
             self.conn.send(list(batch))
         except (OSError, ValueError):
-            return self._died()
-        end = time.monotonic() + deadline
+            return self._died(began)
+        end = began + deadline
         limit = self.idle_rss + self.memory_mb * MIB if self.memory_mb and self.idle_rss else 0
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                return Outcome(failure=TIMEOUT, detail=f"the NLP took over {deadline:g} s")
+                return Outcome(
+                    failure=TIMEOUT, detail=f"the NLP took over {deadline:g} s", seconds=deadline
+                )
             if self.conn.poll(min(remaining, WATCH_INTERVAL)):
                 break
             if limit and (rss := self.resident()) > limit:
@@ -223,40 +280,45 @@ class NlpProcess:
                     failure=MEMORY,
                     detail=f"the NLP process grew to {rss // MIB} MB, over its limit"
                     f" ({self.memory_mb} MB above idle)",
+                    seconds=time.monotonic() - began,
                 )
         try:
-            kind, value = self.conn.recv()
+            kind, value, *rest = self.conn.recv()
         except (EOFError, OSError):
-            return self._died()
-        if kind == "ok":
-            return Outcome(outputs=value)
+            return self._died(began)
+        seconds = time.monotonic() - began
         if kind == "memory":
             self.kill()
-            return Outcome(failure=MEMORY, detail=value)
-        return Outcome(failure=DIED, detail=value)  # an exception: the child carries on
+            return Outcome(failure=MEMORY, detail=value, seconds=seconds)
+        if rest and limit and rest[0] > self.idle_rss + self.memory_mb * MIB // 2:
+            self.kill()  # what it kept would eat the next batch's share: a fresh one next
+        if kind == "ok":
+            return Outcome(outputs=value, seconds=seconds)
+        return Outcome(failure=DIED, detail=value, seconds=seconds)  # an exception
 
-    def _died(self) -> Outcome:
-        self.process.join(timeout=5)
-        code = self.process.exitcode
+    def _died(self, began: float) -> Outcome:
         self.kill()
-        if code == MEMORY_EXIT:
-            return Outcome(
-                failure=MEMORY, detail=f"over the NLP memory limit ({self.memory_mb} MB above idle)"
-            )
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
-        return Outcome(failure=DIED, detail=f"the NLP process died ({how})")
+        return Outcome(
+            failure=DIED, detail="the NLP process died", seconds=time.monotonic() - began
+        )
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.ready and not self.dead
 
     def kill(self) -> None:
-        """SIGKILL the child and reap it (idempotent)."""
-        if self.process.is_alive():
-            with contextlib.suppress(OSError):
-                self.process.kill()
-        self.process.join(timeout=10)
-        self.conn.close()
-        self.ready = False
+        """SIGKILL the process (idempotent; only while it is still the template's child,
+        so that a reused pid is never hit)."""
+        if not self.dead:
+            self.dead = True
+            try:
+                with open(f"/proc/{self.pid}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                ppid = -1
+            if ppid == self.template:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+            self.conn.close()
 
 
 # --- the worker's processes and the retry policy ---------------------------------------
@@ -264,9 +326,10 @@ class NlpProcess:
 
 class NlpPool:
     """``processes`` NLP processes under a per-attempt ``deadline`` (s) and a memory
-    limit of ``memory_mb`` above their idle size (0: none). Processes start on first use
-    and after every failure; a batch is split into contiguous chunks (key order kept),
-    one per process."""
+    limit of ``memory_mb`` above their size at fork (0: none). The template starts on
+    first use (and again if it dies); NLP processes are forked on first use and after
+    every failure; a batch is split into contiguous chunks (key order kept), one per
+    process."""
 
     def __init__(
         self,
@@ -280,27 +343,53 @@ class NlpPool:
         self.init, self.work = init, work
         self.deadline, self.memory_mb = deadline, memory_mb
         self.slots: list[NlpProcess | None] = [None] * processes
-        #: Seconds each process start took, first starts included, in order.
+        self.template: NlpTemplate | None = None
+        self.lock = threading.Lock()
+        #: Seconds each NLP process took from the fork request to ready, in order.
         self.starts: list[float] = []
 
+    def _template(self) -> NlpTemplate:
+        with self.lock:
+            if self.template is None or not self.template.alive():
+                if self.template is not None:
+                    log.error("the NLP template process died; starting a new one")
+                    self.template.kill()
+                began = time.monotonic()
+                self.template = NlpTemplate(self.init, self.work, memory_mb=self.memory_mb)
+                self.template.wait_ready()
+                log.info(
+                    "NLP template process %s ready in %.1f s",
+                    self.template.process.pid,
+                    time.monotonic() - began,
+                )
+            return self.template
+
     def _process(self, slot: int) -> NlpProcess:
-        """The live process of ``slot``, started if needed (blocking)."""
+        """The live process of ``slot``, forked if needed (blocking)."""
         current = self.slots[slot]
-        if current is not None and current.ready and current.alive():
+        if current is not None and current.alive():
             return current
         if current is not None:
             current.kill()
         began = time.monotonic()
-        fresh = NlpProcess(self.init, self.work, memory_mb=self.memory_mb, name=f"nlp-{slot}")
+        try:
+            fresh = self._template().fork()
+            fresh.wait_ready()
+        except (EOFError, OSError):  # once more, with a new template if it is gone
+            log.exception("could not fork an NLP process; trying again")
+            if self.template is not None and not self.template.alive():
+                self.template.kill()
+            fresh = self._template().fork()
+            fresh.wait_ready()
         self.slots[slot] = fresh
-        fresh.wait_ready()
         self.starts.append(time.monotonic() - began)
-        log.info("NLP process %s ready in %.1f s", fresh.pid, self.starts[-1])
+        log.debug("NLP process %s ready in %.2f s", fresh.pid, self.starts[-1])
         return fresh
 
     async def start(self) -> None:
-        """Start every process and wait until each has loaded the pipeline."""
+        """Start the template and every NLP process; wait until each is ready."""
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._template)
         await asyncio.gather(
             *(loop.run_in_executor(None, self._process, i) for i in range(len(self.slots)))
         )
@@ -310,9 +399,13 @@ class NlpPool:
             if process is not None:
                 process.kill()
         self.slots = [None] * len(self.slots)
+        if self.template is not None:
+            self.template.kill()
+            self.template = None
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.slots if p is not None and p.pid is not None and p.alive()]
+        """Pids of the live NLP processes (not the template's)."""
+        return [p.pid for p in self.slots if p is not None and p.alive()]
 
     async def _attempt(self, slot: int, batch: Sequence[Received], deadline: float) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -330,11 +423,12 @@ class NlpPool:
         return [out for part in parts for out in part]
 
     async def _run_chunk(self, slot: int, chunk: Sequence[Received]) -> list[Output]:
-        started = time.monotonic()
+        spent = [0.0]  # seconds of NLP attempts on this chunk so far
         if len(chunk) > 1:
             first = await self._attempt(slot, chunk, self.deadline)
             if first.outputs is not None:
                 return first.outputs
+            spent[0] += first.seconds
             log.error(
                 "NLP failed on a batch of %d (%s: %s); retrying one by one",
                 len(chunk),
@@ -343,19 +437,20 @@ class NlpPool:
             )
         out: list[Output] = []
         for i, msg in enumerate(chunk):
-            spent = time.monotonic() - started
             rest = chunk[i:]
-            if len(rest) > 1 and spent + self.deadline > BUDGET * self.deadline:
-                out.extend(await self._together(slot, rest, spent))
+            if len(rest) > 1 and spent[0] + self.deadline > BUDGET * self.deadline:
+                out.extend(await self._together(slot, rest, spent[0]))
                 break
-            out.extend(await self._alone(slot, msg))
+            out.extend(await self._alone(slot, msg, spent))
         return out
 
-    async def _alone(self, slot: int, msg: Received) -> list[Output]:
-        """Outputs for one article tried alone: its records, or its dead letter."""
+    async def _alone(self, slot: int, msg: Received, spent: list[float]) -> list[Output]:
+        """Outputs for one article tried alone: its records, or its dead letter. Adds
+        the attempts' seconds to ``spent[0]``."""
         deaths = 0
         while True:
             outcome = await self._attempt(slot, [msg], self.deadline)
+            spent[0] += outcome.seconds
             if outcome.outputs is not None:
                 return outcome.outputs
             where = f"{msg.topic}/{msg.partition}@{msg.offset}"

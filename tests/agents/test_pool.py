@@ -12,8 +12,8 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
+import jsonschema
 import orjson
 import pytest
 
@@ -21,6 +21,7 @@ from agents import enrich as enrich_module
 from agents import pool as pool_module
 from agents.deadletter import Received
 from agents.routing import ENRICHED
+from schemas.records import json_schema
 from streams.topics import ARTICLES, DEADLETTER
 from tests.helpers import ROOT
 
@@ -35,28 +36,42 @@ def article(key: str, offset: int, body: str = "Heavy rain flooded roads in Lisb
 
 
 def outcome(out: list) -> tuple[list[bytes], dict[bytes, dict]]:
-    """Keys sent to wirestream.enriched, in order, and the dead letters by key."""
+    """Keys sent to wirestream.enriched, in order, and the dead letters by key (each
+    valid against schemas/deadletter.v1.json)."""
     enriched = [k for t, k, _ in out if t == ENRICHED]
     dead = {k: orjson.loads(v) for t, k, v in out if t == DEADLETTER}
+    for record in dead.values():
+        jsonschema.validate(record, json_schema("deadletter.v1"))
     return enriched, dead
 
 
-@pytest.fixture
-def guarded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[float]:
-    """One NLP process with the fault hooks, a 3 s deadline and a 150 MB limit, started;
-    yields the deadline."""
-    deadline = 3.0
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FAULTS), str(ROOT)]))
-    monkeypatch.setenv("WIRESTREAM_TEST_FAULTS_DIR", str(tmp_path))
-    monkeypatch.setenv("WIRESTREAM_TEST_RESERVE_MB", str(RESERVE_MB))
-    update = {"nlp_processes": 1, "nlp_deadline": deadline, "nlp_memory_mb": MEMORY_MB}
-    monkeypatch.setattr(enrich_module, "settings", enrich_module.settings.model_copy(update=update))
-    enrich_module.reset_nlp_pool()
-    asyncio.run(enrich_module.start_nlp())
-    try:
-        yield deadline
-    finally:
+DEADLINE = 3.0
+
+
+@pytest.fixture(scope="module")
+def guarded_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The agent's NLP pool for this module: one NLP process with the fault hooks, a 3 s
+    deadline and a 150 MB limit, forked from one template process."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join([str(FAULTS), str(ROOT)]))
+        patch.setenv("WIRESTREAM_TEST_FAULTS_DIR", str(tmp_path_factory.mktemp("faults")))
+        patch.setenv("WIRESTREAM_TEST_RESERVE_MB", str(RESERVE_MB))
+        update = {"nlp_processes": 1, "nlp_deadline": DEADLINE, "nlp_memory_mb": MEMORY_MB}
+        patch.setattr(enrich_module, "settings", enrich_module.settings.model_copy(update=update))
         enrich_module.reset_nlp_pool()
+        try:
+            yield
+        finally:
+            enrich_module.reset_nlp_pool()
+
+
+@pytest.fixture
+def guarded(guarded_pool: None) -> float:
+    """A live NLP process before each test (``pool().starts`` then counts from 1);
+    returns the deadline."""
+    asyncio.run(enrich_module.start_nlp())
+    del pool().starts[:-1]
+    return DEADLINE
 
 
 def pool() -> pool_module.NlpPool:
@@ -155,7 +170,7 @@ def test_an_innocent_article_whose_process_is_killed_is_tried_again(guarded: flo
     assert set(dead) == {b"killer", b"bad"}
     assert dead[b"killer"]["reason"] == {
         "code": "enrichment_failed",
-        "message": "the NLP process died (killed by signal 9): 3 times on this article alone",
+        "message": "the NLP process died: 3 times on this article alone",
     }
     assert dead[b"killer"]["origin"]["offset"] == 31
     assert dead[b"bad"]["reason"]["code"] == "not_an_object"
