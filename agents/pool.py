@@ -68,6 +68,7 @@ START_TIMEOUT = 180.0
 FORK_TIMEOUT = 30.0
 #: Seconds between two reads of a working process's resident size.
 WATCH_INTERVAL = 0.1
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 TIMEOUT, MEMORY, DIED = "enrichment_timeout", "enrichment_memory", "enrichment_failed"
 
@@ -114,7 +115,18 @@ def _template_main(
     could already be whoever adopted the orphan) is gone, even after ``kill -9``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the NLP processes
+    loaded = threading.Event()
+
+    def exit_if_orphaned_while_loading() -> None:
+        while not loaded.wait(0.5):
+            if os.getppid() != parent:
+                os._exit(0)
+
+    watch = threading.Thread(target=exit_if_orphaned_while_loading, name="orphan-watch")
+    watch.start()
     init()
+    loaded.set()
+    watch.join()  # single-threaded from here on: forking is safe
     _trim_heap()
     gc.collect()
     gc.freeze()  # objects the forks share: the collector never writes to their pages
@@ -151,6 +163,12 @@ def _serve(conn: Connection, template: int, work: Work, memory_mb: int) -> None:
         os._exit(0)
 
     try:
+        # Killed with the template, even while a C loop holds the GIL (Linux; the template
+        # forks from its only thread, whose end is the template's end).
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != template:
+            os._exit(0)
         threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
         idle_vm, idle_rss = _vm_and_rss()
         if memory_mb and idle_vm:

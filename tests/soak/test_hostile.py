@@ -238,12 +238,12 @@ def test_hostile_bodies_among_normal_traffic(tmp_path: Path) -> None:
         try:
             sent = asyncio.run(publish(servers, items))
             first, dead = asyncio.run(collect(servers, normal, hostile, timeout=900))
+            took = time.monotonic() - began
+            alive = worker.alive()
+            ready = worker.log_text().count("[^Worker]: Ready")
         finally:
             sampler.stop()
-        took = time.monotonic() - began
-        alive = worker.alive()
-        ready = worker.log_text().count("[^Worker]: Ready")
-        worker.stop()
+            worker.stop()
     finally:
         broker.stop()
 
