@@ -116,7 +116,9 @@ def test_an_article_over_the_deadline_is_dead_lettered_and_its_neighbours_enrich
     # The batch timed out, then "slow" alone: two deadlines and two fresh processes.
     starts = pool().starts
     assert len(starts) == 3
-    assert 2 * guarded <= elapsed <= 2 * guarded + sum(starts[1:]) + 3.0, (elapsed, starts)
+    # The rest (four articles alone, in fresh processes) gets two deadlines more of slack
+    # for a busy machine: unguarded, the slow article alone would take 120 s.
+    assert 2 * guarded <= elapsed <= 4 * guarded + sum(starts[1:]), (elapsed, starts)
     assert pool().pids() and pool().pids() != first_pid
 
 
@@ -198,6 +200,6 @@ def test_a_batch_of_slow_articles_holds_the_worker_a_bounded_time(guarded: float
     assert alone == [f"slow{i}".encode() for i in range(len(alone))]
     assert f"on the {len(together)} articles left of a batch" in dead[b"g1"]["reason"]["message"]
     starts = pool().starts
-    bound = (pool_module.BUDGET + 1) * guarded + sum(sorted(starts[1:])[-2:]) + 2.0
+    bound = (pool_module.BUDGET + 1) * guarded + sum(sorted(starts[1:])[-2:]) + 4.0
     assert elapsed <= bound, (elapsed, starts)
     assert len(alone) + 2 == len(starts)  # the first start, after the batch, after each alone
