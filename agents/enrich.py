@@ -14,14 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-import signal
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -33,12 +26,13 @@ from threadpoolctl import threadpool_limits
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
+from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
-from streams import __version__, codecs
+from streams import __version__
 from streams.app import app, settings
-from streams.topics import ARTICLES, DEADLETTER
+from streams.topics import ARTICLES
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +133,16 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
     options = {"max_chars": settings.max_body_chars, "batch_size": settings.batch_size}
     try:
         pairs = list(zip(good, enrich([a for _, a in good], nlp, routes, **options), strict=True))
+    except MemoryError:
+        raise  # over the NLP memory limit: agents.pool retries the articles alone
     except Exception:
         log.exception("enrichment failed on a batch of %d; retrying one by one", len(good))
         pairs = []
         for msg, article in good:
             try:
                 pairs.append(((msg, article), enrich([article], nlp, routes, **options)[0]))
+            except MemoryError:
+                raise
             except Exception as exc:
                 log.exception("enrichment failed for %s", article.id)
                 reason = f"{type(exc).__name__}: {exc}"
@@ -178,108 +176,83 @@ def received(event: EventT) -> Received:
     )
 
 
-def _start_nlp_process(parent: int) -> None:
-    """Start of an NLP process: Ctrl-C is the worker's to handle, the process exits when
-    the worker (pid ``parent``) is gone (even after ``kill -9``), then the pipeline is
-    loaded. The worker's pid comes from the worker: read here, after the imports that
-    precede this call, it could already be the pid of whoever adopted the orphan."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def exit_when_orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
+def warm_nlp() -> None:
+    """Load the pipeline and the routes and enrich one short article: an NLP process
+    measures its idle size (for its memory limit) after this, once lazy allocations
+    have happened."""
     get_nlp()
+    get_routes()
+    sample = b'{"headline": "Talks resume", "body": "The minister met officials in Lisbon."}'
+    process_batch([Received(b"warm-up", sample, ARTICLES, 0, 0, None)])
 
 
-def _nlp_ready() -> bool:
-    return True
+_pool: NlpPool | None = None
 
 
-def new_nlp_pool(processes: int) -> Executor:
-    """``processes`` fresh NLP processes, each with its own spaCy pipeline."""
-    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-    return ProcessPoolExecutor(
-        processes,
-        mp_context=context,
-        initializer=_start_nlp_process,
-        initargs=(os.getpid(),),
-    )
-
-
-_pool: Executor | None = None
-
-
-def nlp_pool() -> Executor | None:
-    """The worker's NLP processes (``WIRESTREAM_NLP_PROCESSES``, made on first use); None
-    when it is 0 and the NLP runs in a thread of the worker process."""
+def nlp_pool() -> NlpPool | None:
+    """The worker's NLP processes (``WIRESTREAM_NLP_PROCESSES``, made on first use, each
+    under ``WIRESTREAM_NLP_DEADLINE`` and ``WIRESTREAM_NLP_MEMORY_MB``); None when it is
+    0 and the NLP runs in a thread of the worker process, where nothing can bound it."""
     global _pool
     if settings.nlp_processes < 1:
         return None
     if _pool is None:
-        _pool = new_nlp_pool(settings.nlp_processes)
+        _pool = NlpPool(
+            settings.nlp_processes,
+            warm_nlp,
+            process_batch,
+            deadline=settings.nlp_deadline,
+            memory_mb=settings.nlp_memory_mb,
+        )
     return _pool
 
 
 def reset_nlp_pool() -> None:
-    """Drop the NLP processes (after one died); the next batch starts new ones."""
+    """Stop the NLP processes; the next batch starts new ones."""
     global _pool
     if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool.close()
         _pool = None
 
 
 async def start_nlp() -> None:
     """Load the pipeline before the first batch, in every NLP process (or in this one)."""
-    loop = asyncio.get_running_loop()
     pool = nlp_pool()
     if pool is None:
-        await loop.run_in_executor(None, get_nlp)
+        await asyncio.get_running_loop().run_in_executor(None, get_nlp)
     else:
-        await asyncio.gather(
-            *(loop.run_in_executor(pool, _nlp_ready) for _ in range(settings.nlp_processes))
-        )
+        await pool.start()
 
 
-async def _in_pool(pool: Executor, batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
-    loop = asyncio.get_running_loop()
-    step = -(-len(batch) // settings.nlp_processes)  # contiguous chunks keep key order
-    chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
-    parts = await asyncio.gather(*(loop.run_in_executor(pool, process_batch, c) for c in chunks))
-    return [out for part in parts for out in part]
+def _in_thread(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+    """:func:`process_batch` in this process; a MemoryError costs the article that
+    raises it alone (``enrichment_memory``), not the batch."""
+    try:
+        return process_batch(batch)
+    except MemoryError:
+        log.exception("out of memory on a batch of %d; retrying one by one", len(batch))
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for msg in batch:
+        try:
+            out.extend(process_batch([msg]))
+        except MemoryError:
+            out.append(dead_letter(msg, MEMORY, "out of memory on this article alone"))
+    return out
 
 
 async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
     """:func:`process_batch` off the event loop: in a thread, or split across the NLP
     processes. Outputs keep the input order either way.
 
-    If an NLP process dies (a crash, or killed for memory), new processes take each
-    article of the batch alone; an article that kills a process on its own is
-    dead-lettered (``enrichment_failed``) and the worker goes on.
+    In NLP processes (``agents.pool``), an article that alone overruns the deadline or
+    the memory limit, or kills its process three times, is dead-lettered
+    (``enrichment_timeout``, ``enrichment_memory``, ``enrichment_failed``); the rest of
+    its batch is enriched and the worker goes on.
     """
-    loop = asyncio.get_running_loop()
     pool = nlp_pool()
     if pool is None:
-        return await loop.run_in_executor(None, process_batch, batch)
-    try:
-        return await _in_pool(pool, batch)
-    except BrokenProcessPool:
-        log.error("an NLP process died on a batch of %d; retrying one by one", len(batch))
-        reset_nlp_pool()
-    out: list[tuple[str, bytes | None, bytes]] = []
-    for msg in batch:
-        pool = nlp_pool()
-        assert pool is not None
-        try:
-            out.extend(await loop.run_in_executor(pool, process_batch, [msg]))
-        except BrokenProcessPool:
-            log.error("an NLP process died on %s/%d@%d", msg.topic, msg.partition, msg.offset)
-            reset_nlp_pool()
-            record = refuse(msg, "enrichment_failed", "the NLP process died on this article")
-            out.append((DEADLETTER, msg.key, codecs.dumps(record)))
-    return out
+        return await asyncio.get_running_loop().run_in_executor(None, _in_thread, batch)
+    return await pool.run(batch)
 
 
 async def send_outputs(outputs: Sequence[Output]) -> None:

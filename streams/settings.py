@@ -98,6 +98,25 @@ class Settings(BaseSettings):
             " but a third more CPU, taken from the other workers."
         ),
     )
+    nlp_deadline: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Seconds an NLP process may take on one batch (or one article retried alone)"
+            " before it is killed and replaced; an article that overruns it alone is"
+            " dead-lettered (enrichment_timeout). Not enforced with nlp_processes=0."
+        ),
+    )
+    nlp_memory_mb: int = Field(
+        150,
+        ge=0,
+        description=(
+            "Megabytes an NLP process may grow above its idle size (address space and"
+            " resident memory) before the batch fails; an article that overruns it alone is"
+            " dead-lettered (enrichment_memory). 0: no limit. Not enforced with"
+            " nlp_processes=0."
+        ),
+    )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_output_bytes: int = Field(
         900_000,

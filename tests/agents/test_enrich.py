@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from concurrent.futures import Executor, Future
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from unittest import mock
 
@@ -140,55 +138,37 @@ def test_process_pool_gives_the_same_outputs_in_the_same_order(
     assert [t for t, _, _ in pooled].count(ENRICHED) == 6
 
 
-class CrashingPool(Executor):
-    """Runs ``process_batch`` inline, but "dies" (BrokenProcessPool) on any batch holding
-    a message keyed ``crash``, as a process pool does when an NLP process is killed."""
-
-    made = 0
-
-    def __init__(self) -> None:
-        CrashingPool.made += 1
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        if any(m.key == b"crash" for m in args[0]):
-            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
-        else:
-            future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def test_a_dead_nlp_process_costs_one_article_not_the_batch(
+def test_in_a_thread_a_memory_error_costs_one_article_not_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(
-        enrich_module, "settings", enrich_module.settings.model_copy(update={"nlp_processes": 1})
-    )
-    monkeypatch.setattr(enrich_module, "new_nlp_pool", lambda processes: CrashingPool())
-    CrashingPool.made = 0
-    enrich_module.reset_nlp_pool()
+    """With WIRESTREAM_NLP_PROCESSES=0 nothing bounds the NLP, but a MemoryError on a
+    batch still sends its articles through one by one: only the article that raises it
+    alone is dead-lettered (enrichment_memory). NLP processes: tests/agents/test_pool.py."""
+    real_enrich = enrich_module.enrich
+
+    def hungry_enrich(articles: list, *args: Any, **kwargs: Any) -> list:
+        if any(a.id == "hog" for a in articles):
+            raise MemoryError
+        return real_enrich(articles, *args, **kwargs)
+
+    monkeypatch.setattr(enrich_module, "enrich", hungry_enrich)
     good = orjson.dumps({"id": "g1", "headline": "Storm hits coast", "body": "Rain in Lisbon."})
     batch = [
         message(good, b"g1", 0),
-        message(good.replace(b"g1", b"crash"), b"crash", 1),
+        message(good.replace(b"g1", b"hog"), b"hog", 1),
         message(b"{", b"bad", 2),
         message(good.replace(b"g1", b"g2"), b"g2", 3),
     ]
-    try:
-        out = asyncio.run(enrich_module.run_nlp(batch))
-    finally:
-        enrich_module.reset_nlp_pool()
-    enriched = [(t, k) for t, k, _ in out if t == ENRICHED]
+    out = asyncio.run(enrich_module.run_nlp(batch))
+    enriched = [k for t, k, _ in out if t == ENRICHED]
     dead = {k: orjson.loads(v) for t, k, v in out if t == DEADLETTER}
-    assert enriched == [(ENRICHED, b"g1"), (ENRICHED, b"g2")]
-    assert dead[b"crash"]["reason"] == {
-        "code": "enrichment_failed",
-        "message": "the NLP process died on this article",
+    assert enriched == [b"g1", b"g2"]
+    assert dead[b"hog"]["reason"] == {
+        "code": "enrichment_memory",
+        "message": "out of memory on this article alone",
     }
-    assert dead[b"crash"]["origin"]["offset"] == 1
+    assert dead[b"hog"]["origin"]["offset"] == 1
     assert dead[b"bad"]["reason"]["code"] == "invalid_json"
-    # The first pool broke on the batch, the second on the crashing article alone.
-    assert CrashingPool.made == 3
 
 
 def test_the_nlp_runs_with_one_blas_thread() -> None:
