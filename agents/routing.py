@@ -54,8 +54,8 @@ def _data(name: str) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _detected_languages() -> tuple[str, ...]:
     """Languages the detector can name (``languages.toml``), plus its "undetermined" code."""
-    data = _data("languages.toml")
-    return (*data.get("language", {}), str(data["settings"]["undetermined"]))
+    settings = _data("languages.toml")["settings"]
+    return (*settings["languages"], str(settings["undetermined"]))
 
 
 @cache

@@ -147,7 +147,7 @@ async def broker_kind(settings: Settings, timeout: float = 30.0) -> str:
     from aiokafka.client import AIOKafkaClient
     from aiokafka.protocol.admin import ApiVersionRequest
 
-    client = AIOKafkaClient(**kafka_options(settings), client_id="wirestream-probe")
+    client = AIOKafkaClient(**{**kafka_options(settings), "client_id": "wirestream-probe"})
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
         node = next(iter(client.cluster.brokers())).nodeId
