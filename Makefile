@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak test-kafka soak-kafka kafka-jars train quality throughput check lint typecheck install clean
+.PHONY: run test soak soak-hostile test-kafka soak-kafka kafka-jars train quality throughput check lint install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)); set PYTHON=..."; exit 1; }
@@ -24,6 +24,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+soak-hostile: $(STAMP)
+	$(BIN)/python -m pytest -m hostile tests/soak/test_hostile.py -s --timeout 900
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak tests/soak -s --timeout 900
