@@ -118,7 +118,8 @@ def test_a_routes_file_with_a_typo_is_one_line(env: dict[str, str], tmp_path: Pa
     result = cli(env, "worker", "--routes", str(unknown))
     assert result.returncode == EXIT_INPUT
     assert one_line(result).startswith(
-        f"wirestream worker: bad routes file: {unknown}: route 1 (topic 'x'): unknown condition ['topic']"
+        f"wirestream worker: bad routes file: {unknown}: route 1 (topic 'x'): "
+        "unknown condition ['topic']"
     )
 
 
