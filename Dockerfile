@@ -3,6 +3,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams streams
 COPY agents agents
+COPY nlp nlp
 COPY schemas schemas
 COPY seeds seeds
 COPY models models

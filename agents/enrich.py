@@ -23,7 +23,7 @@ from faust.types import EventT, TopicT
 from spacy.language import Language
 from threadpoolctl import threadpool_limits
 
-from agents import nlp as wsnlp
+import nlp as wsnlp
 from agents.deadletter import Received, refuse
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter

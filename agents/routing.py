@@ -25,7 +25,8 @@ from streams.topics import ENRICHED, INTERNAL_TOPICS, internal_topic
 
 __all__ = ["ENRICHED", "Condition", "Route", "Routes", "RoutesError", "load_routes", "parse_routes"]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+#: The NLP's data files (nlp/data), read without importing the NLP package (spaCy).
+NLP_DATA_DIR = Path(__file__).resolve().parents[1] / "nlp" / "data"
 #: Kafka's limits on a topic name (``org.apache.kafka.common.internals.Topic``).
 MAX_TOPIC_NAME = 249
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
@@ -47,7 +48,7 @@ class RoutesError(ValueError):
 
 # -- valid condition values --------------------------------------------------------------
 def _data(name: str) -> dict[str, Any]:
-    with (DATA_DIR / name).open("rb") as fh:
+    with (NLP_DATA_DIR / name).open("rb") as fh:
         return tomllib.load(fh)
 
 
@@ -68,7 +69,7 @@ def valid_values(key: str) -> frozenset[str]:
     if key == "tags":
         return frozenset(_data("taxonomy.toml").get("tag", {}))
     if key == "entity_labels":
-        from agents.nlp.entities import KEEP_LABELS  # imports spaCy: only when needed
+        from nlp.entities import KEEP_LABELS  # imports spaCy: only when needed
 
         return frozenset(KEEP_LABELS)
     if key == "languages":

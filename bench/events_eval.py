@@ -3,7 +3,7 @@
 Each snippet goes through the pipeline's own code (``analyse()``), its events are mapped
 to ACLED / CASE types with the taxonomy's ``acled`` lists, and one type is picked: the
 type of the tag that comes first in the taxonomy's ``acled_order`` list (data, not code),
-ties broken by the earliest event (``agents.nlp.events.classify_acled``). A snippet with
+ties broken by the earliest event (``nlp.events.classify_acled``). A snippet with
 no mapped event is a miss (no prediction).
 
 The score is macro-F1 over the types present in the gold labels, plus accuracy and
@@ -33,8 +33,8 @@ from typing import Any
 
 from spacy.language import Language
 
-from agents.nlp.events import EventComponent, classify_acled, load_taxonomy
-from agents.nlp.types import NlpInput
+from nlp.events import EventComponent, classify_acled, load_taxonomy
+from nlp.types import NlpInput
 
 #: Snippets per ``analyse()`` call.
 BATCH = 64
@@ -109,7 +109,7 @@ def score(gold: Sequence[str], predicted: Sequence[str | None]) -> dict[str, Any
 
 def predict(snippets: Sequence[Snippet], nlp: Language) -> list[str | None]:
     """One predicted CASE type (or ``None``) per snippet, via ``analyse()``."""
-    from agents.nlp import analyse  # imported late: it loads the model's metadata
+    from nlp import analyse  # imported late: it loads the model's metadata
 
     taxonomy = load_taxonomy()
     predicted: list[str | None] = []
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rules-only", action="store_true", help="without the event-type model (models/events)"
     )
     args = parser.parse_args(argv)
-    from agents.nlp import build_nlp
+    from nlp import build_nlp
 
     snippets = read_case(args.case)
     nlp = build_nlp()

@@ -14,7 +14,7 @@ they come out as ``und``. The cost is the detector's time per article on the fir
 process's resident memory (the model load).
 
 ``--sweep`` also shows the accuracy for other values of ``min_probability`` (the
-probability a language other than English needs to win, agents/data/languages.toml).
+probability a language other than English needs to win, nlp/data/languages.toml).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def sweep(
     sets: dict[str, list[tuple[str, str]]], thresholds: Sequence[float]
 ) -> dict[str, dict[str, float]]:
     """Accuracy of each set for other ``min_probability`` values (same model, same rules)."""
-    from agents.nlp.language import detect_language
+    from nlp.language import detect_language
 
     out: dict[str, dict[str, float]] = {}
     for threshold in thresholds:
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
-    from agents.nlp.language import detect_language
+    from nlp.language import detect_language
 
     sets = labelled_sets(args.data)
     articles = [text for text, _ in sets["BBC articles"][: args.articles]]

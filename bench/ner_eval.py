@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agents.nlp import NlpInput, analyse, build_nlp  # noqa: E402
-from agents.nlp.pipeline import DEFAULT_MODEL  # noqa: E402
+from nlp import NlpInput, analyse, build_nlp  # noqa: E402
+from nlp.pipeline import DEFAULT_MODEL  # noqa: E402
 from training import DATA  # noqa: E402
 from training.ner.conll import doc_text, read_conll  # noqa: E402
 

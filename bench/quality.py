@@ -200,8 +200,8 @@ def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
     import spacy
     from threadpoolctl import threadpool_limits
 
-    from agents.nlp import NlpInput, analyse
-    from agents.nlp.pipeline import DEFAULT_MODEL
+    from nlp import NlpInput, analyse
+    from nlp.pipeline import DEFAULT_MODEL
     from streams.settings import get_settings
 
     if not path.exists():
@@ -337,7 +337,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from agents.nlp import build_nlp
+    from nlp import build_nlp
 
     nlp = build_nlp()
     try:

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/sentiment_eval.py [--data ../shared/data/newsmtsc/devtest_mt.jsonl]
 
-Every target span gets :func:`agents.nlp.sentiment.target_sentiment` with its sentence as
+Every target span gets :func:`nlp.sentiment.target_sentiment` with its sentence as
 context; the gold label is its polarity (2 = negative, 4 = neutral, 6 = positive). The
 baseline gives each target its sentence's VADER label (compound ≤ -0.05 negative,
 ≥ 0.05 positive, else neutral).
@@ -65,7 +65,7 @@ def read_newsmtsc(path: Path) -> list[tuple[str, list[tuple[int, int]], list[str
 def evaluate_sentiment(newsmtsc_path: Path, nlp: Language | None = None) -> dict[str, Any]:
     """The model's scores on every target of the file (``nlp``'s tokenizer is used; the
     default is a blank English one, the same rules), plus the VADER sentence baseline."""
-    from agents.nlp.sentiment import label_for, sentence_compound, target_sentiment
+    from nlp.sentiment import label_for, sentence_compound, target_sentiment
 
     gold: list[str] = []
     pred: list[str] = []

@@ -26,7 +26,7 @@ from typing import Any
 
 from spacy.language import Language
 
-from agents.nlp.topics import TopicComponent, assign_topics
+from nlp.subjects import TopicComponent, assign_topics
 from training import DATA
 
 BBC_GOLD = {
@@ -82,9 +82,9 @@ def metrics(
 
 
 def _topic_component(nlp: Language) -> TopicComponent:
-    component = nlp.get_pipe("wirestream_topics")
+    component = nlp.get_pipe("wirestream_subjects")
     if not isinstance(component, TopicComponent):
-        raise TypeError("the pipeline's wirestream_topics is not a TopicComponent")
+        raise TypeError("the pipeline's wirestream_subjects is not a TopicComponent")
     return component
 
 
@@ -252,7 +252,7 @@ def print_result(name: str, result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agents.nlp import build_nlp
+    from nlp import build_nlp
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)

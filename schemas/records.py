@@ -102,7 +102,7 @@ class EnrichedArticle(faust.Record, serializer="orjson"):
     enriched_at: str
     truncated: bool = False
     shrunk: dict[str, int] | None = None  # only on records shrunk to fit the output limit
-    #: Names of the NLP caps that applied (agents/data/limits.toml); absent from the JSON
+    #: Names of the NLP caps that applied (nlp/data/limits.toml); absent from the JSON
     #: when none did.
     limits: list[str] | None = None
 

@@ -184,7 +184,7 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-#: One event trigger word for most tags of agents/data/taxonomy.toml (plus phrases and the
+#: One event trigger word for most tags of nlp/data/taxonomy.toml (plus phrases and the
 #: context words some triggers need), for articles with many events in one sentence.
 TRIGGER_WORDS = [
     "statement",

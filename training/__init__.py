@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.nlp.linear import LinearModel
+from nlp.linear import LinearModel
 
 
 def read_config(path: Path, overrides: Sequence[str]) -> dict[str, Any]:

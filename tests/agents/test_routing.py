@@ -199,9 +199,9 @@ def test_unknown_condition_values_name_the_nearest_valid_one(
 
 
 def test_condition_values_come_from_the_data_files() -> None:
-    from agents.nlp.entities import KEEP_LABELS
+    from nlp.entities import KEEP_LABELS
 
-    data = Path(__file__).resolve().parents[2] / "agents" / "data"
+    data = Path(__file__).resolve().parents[2] / "nlp" / "data"
     topics = tomllib.loads((data / "topics.toml").read_text())["topic"]
     tags = tomllib.loads((data / "taxonomy.toml").read_text())["tag"]
     assert valid_values("topics") == set(topics) and "sport" in topics and len(topics) == 17

@@ -328,7 +328,7 @@ def test_events_heldout_prefers_the_models_cross_validated_figure(
 def test_honest_estimate_comes_from_the_model_or_the_even_half() -> None:
     import spacy
 
-    from agents.nlp.events import load_type_model
+    from nlp.events import load_type_model
 
     blank = spacy.blank("en")  # no events component: the rules' even half
     result = events_eval.add_honest_estimate({"heldout_even_ids": {"macro_f1": 0.5}}, blank)

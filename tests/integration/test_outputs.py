@@ -1,7 +1,7 @@
 """Outputs that cannot be lost, on the embedded broker.
 
 An article whose events repeated a 70,000-character sentence made an enriched record of
-about 4 MB (over any producer's limit). The NLP's caps (agents/data/limits.toml: 4,000
+about 4 MB (over any producer's limit). The NLP's caps (nlp/data/limits.toml: 4,000
 tokens read, sentences of at most 200 tokens) now keep that record near 95 KB, under the
 limit without shrinking (shrinking is tested in tests/agents/test_enrich.py and
 tests/agents/test_outputs.py). Sent in one batch with valid neighbours and an

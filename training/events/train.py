@@ -4,7 +4,7 @@
 
 Data: CASE 2021 Task 2 ``case2021_events/events.dev.tsv`` (the only split there is; the
 shipped model is trained on all of it). One example per sentence that has a rule event,
-labelled with its snippet's type; features are :func:`agents.nlp.events.sentence_features`
+labelled with its snippet's type; features are :func:`nlp.events.sentence_features`
 of the rules' events (the component's own code, with the model switched off).
 
 ``--cv K`` (default from the config) also prints a K-fold cross-validated estimate: the
@@ -28,16 +28,16 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from agents.nlp.events import (
+from bench.events_eval import Snippet, read_case, score
+from nlp.events import (
     EventComponent,
     TypeModel,
     classify_acled,
     resolve_primary,
     sentence_features,
 )
-from agents.nlp.linear import Features, LinearModel, fit_from_config
-from agents.nlp.types import Event
-from bench.events_eval import Snippet, read_case, score
+from nlp.linear import Features, LinearModel, fit_from_config
+from nlp.types import Event
 from training import model_parser, read_config, save_model, stratified_folds
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = read_config(args.config, args.set)
     started = time.perf_counter()
-    from agents.nlp import build_nlp
+    from nlp import build_nlp
 
     nlp = build_nlp()
     component = nlp.get_pipe("wirestream_events")

@@ -6,7 +6,7 @@ OntoNotes-style labels the enrichment pipeline outputs:
 
 * PER → PERSON, ORG → ORG;
 * LOC → GPE / LOC / FAC: what en_core_web_sm says for the same span when it is one of
-  those, else GPE for a known country/city/region (agents/data/aliases.toml, pycountry),
+  those, else GPE for a known country/city/region (nlp/data/aliases.toml, pycountry),
   else LOC;
 * MISC → NORP / EVENT / PRODUCT / WORK_OF_ART / LAW when en_core_web_sm gives the same
   span one of those, NORP for a known demonym, else MISC (dropped by the pipeline).
@@ -29,7 +29,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from agents.nlp.entities import AliasTables, load_aliases
+from nlp.entities import AliasTables, load_aliases
 from training.ner.conll import ConllDoc, Sentence, iob_spans, read_conll
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ target of another label get weight ``contrast_weight``, so the GRU learns to tel
 apart rather than read the sentence's tone) plus, with weight ``transfer_weight``, the
 teacher's class probabilities for ``transfer_targets`` Reuters-21578 and BBC News targets
 (``.cache/sentiment/transfer.jsonl``, written by :mod:`training.sentiment.teacher`), with
-the inputs :mod:`agents.nlp.recurrent` describes (computed by
+the inputs :mod:`nlp.recurrent` describes (computed by
 :class:`training.sentiment.train.Featurised`, the same encoder as the sparse model).
 ``--cv K`` first prints, on K folds by sentence, the cross-validated macro-F1 of the
 sparse model (``models/sentiment/``, settings ``config.json``), of the GRU and of their
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agents.nlp.recurrent import (
+from nlp.recurrent import (
     ARRAYS,
     MEMBER_ARRAYS,
     POSITION_BUCKETS,
@@ -40,7 +40,7 @@ from agents.nlp.recurrent import (
     pool_members,
     word_ids,
 )
-from agents.nlp.sentiment import TARGET_CLASSES
+from nlp.sentiment import TARGET_CLASSES
 from training import ROOT, model_parser, read_config
 from training.sentiment.train import (
     CONFIG as SPARSE_CONFIG,
@@ -175,7 +175,7 @@ def batch(items: list[Item]) -> tuple[list[Any], Any, Any]:
     class probabilities to learn and example weights."""
     import torch
 
-    from agents.nlp.recurrent import position_buckets
+    from nlp.recurrent import position_buckets
 
     steps = max(len(it[1]) for it in items)
     width = items[0][0].shape[1]
@@ -229,7 +229,7 @@ def fit_members(items: list[Item], config: dict[str, Any], seed: int) -> list[An
 
 def torch_probabilities(networks: list[Any], items: list[Item]) -> FloatArray:
     """The networks' class probabilities averaged as the pipeline does
-    (:func:`agents.nlp.recurrent.pool_members`)."""
+    (:func:`nlp.recurrent.pool_members`)."""
     import torch
 
     order = sorted(range(len(items)), key=lambda i: len(items[i][1]))

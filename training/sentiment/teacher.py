@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.nlp.sentiment import TARGET_CLASSES, TARGET_LABELS
+from nlp.sentiment import TARGET_CLASSES, TARGET_LABELS
 from training import DATA, ROOT, add_set_option, read_config
 from training.sentiment.train import macro_f1, read_targets
 
@@ -222,7 +222,7 @@ def _target_finder() -> Any:
     for every corpus)."""
     import spacy
 
-    from agents.nlp.pipeline import DEFAULT_MODEL, NER_MODEL_PATH, load_ner
+    from nlp.pipeline import DEFAULT_MODEL, NER_MODEL_PATH, load_ner
 
     nlp = spacy.load(DEFAULT_MODEL, exclude=["parser", "ner", "attribute_ruler", "lemmatizer"])
     nlp.enable_pipe("senter")

@@ -6,10 +6,10 @@
 Only ``train.jsonl`` is used for fitting; ``devtest_mt.jsonl`` is scored for the record
 (``meta.json``) and never trained on. Settings are in ``training/sentiment/config.json``.
 
-The model is sparse features (:func:`agents.nlp.sentiment.target_features`) plus a dense
+The model is sparse features (:func:`nlp.sentiment.target_features`) plus a dense
 head over the ``tok2vec`` vectors of the target, its neighbours and its sentence
-(:func:`agents.nlp.sentiment.dense_target_features`), computed from docs made by the
-pipeline's own base model (:func:`agents.nlp.sentiment.encode`). ``ensemble`` models with
+(:func:`nlp.sentiment.dense_target_features`), computed from docs made by the
+pipeline's own base model (:func:`nlp.sentiment.encode`). ``ensemble`` models with
 seeds ``seed, seed + 1, ...`` are fitted and averaged into one. ``--cv K`` first prints
 the K-fold cross-validated macro-F1 on train (folds by sentence), the figure the settings
 were chosen by.
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agents.nlp.linear import Features, FloatArray, LinearModel, average_models, fit_softmax
-from agents.nlp.recurrent import Sentence
-from agents.nlp.sentiment import (
+from nlp.linear import Features, FloatArray, LinearModel, average_models, fit_softmax
+from nlp.recurrent import Sentence
+from nlp.sentiment import (
     DEFAULT_MODEL_DIR,
     ENCODER_MODEL,
     TARGET_CLASSES,

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.nlp.linear import Features, LinearModel, fit_from_config
-from agents.nlp.topics import WORLD, classifier_words, topic_features
+from nlp.linear import Features, LinearModel, fit_from_config
+from nlp.subjects import WORLD, classifier_words, topic_features
 from training import model_parser, read_config, save_model, stratified_folds
 
 CONFIG = Path(__file__).resolve().parent / "config.json"

@@ -14,7 +14,7 @@ inside the NLP on articles whose text holds a marker:
   ``WIRESTREAM_TEST_FAULTS_DIR`` remembers it across processes (an innocent article
   whose process is killed from outside).
 
-The hook wraps ``agents.nlp.analyse``, which ``agents.enrich.enrich`` looks up at each
+The hook wraps ``nlp.analyse``, which ``agents.enrich.enrich`` looks up at each
 call, so the fault happens where a hostile article would hurt: inside the NLP step.
 """
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import agents.nlp as _nlp
+import nlp as _nlp
 
 MARKER = re.compile(r"FAULT:([a-z-]+)(?::([\w.-]+))?")
 MIB = 1 << 20

@@ -1,0 +1,81 @@
+"""Record shapes returned by :func:`nlp.analyse` (JSON-ready, no spaCy objects)."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple, NotRequired, TypedDict
+
+
+class NlpInput(NamedTuple):
+    """One article to analyse.
+
+    ``text`` is headline, standfirst and body joined with ``"\\n\\n"`` (empty parts
+    skipped); every character offset in the output points into it. Mentions that start
+    before ``headline_chars`` are "in the headline". ``language`` is the publisher's
+    code, or ``None`` to detect it.
+    """
+
+    text: str
+    headline_chars: int
+    language: str | None
+
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class EntitySentiment(TypedDict):
+    """Sentiment towards one entity: ``score`` = P(positive) - P(negative), in [-1, 1]."""
+
+    label: SentimentLabel
+    score: float
+
+
+class Entity(TypedDict):
+    text: str
+    canonical: str
+    label: str
+    mentions: list[list[int]]
+    count: int
+    in_headline: bool
+    country: str | None
+    # Set by the sentiment component (None for labels other than PERSON, ORG and GPE);
+    # NotRequired only because the entity component builds the dict before it runs.
+    sentiment: NotRequired[EntitySentiment | None]
+
+
+class Sentiment(TypedDict):
+    compound: float
+    label: SentimentLabel
+
+
+class Event(TypedDict):
+    tag: str
+    cameo: str | None  # None for news tags with no CAMEO code (elections, disasters...)
+    name: str
+    quad_class: int | None
+    goldstein: float | None
+    iptc: str
+    trigger: str
+    trigger_span: list[int]
+    sentence: int
+    sentence_text: str
+    actor1: str | None
+    actor2: str | None
+
+
+class Topic(TypedDict):
+    slug: str
+    name: str
+    code: str
+    score: float
+
+
+class Analysis(TypedDict):
+    language: str
+    truncated: bool
+    #: Caps of ``nlp/data/limits.toml`` (and "max_chars") that applied, in a fixed order.
+    limits: list[str]
+    entities: list[Entity]
+    sentiment: Sentiment
+    events: list[Event]
+    tags: list[str]
+    topics: list[Topic]
