@@ -18,6 +18,7 @@ import pycountry
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
+from nlp.components import assigns_of, requires_of
 from nlp.data import load_toml
 from nlp.extensions import register
 from nlp.limits import Limits, load_limits, note
@@ -779,8 +780,8 @@ class EntityComponent:
         "labels": list(KEEP_LABELS),
         "limits": "limits.toml",
     },
-    requires=["doc.ents"],
-    assigns=["doc._.ws_entities", "doc._.ws_mentions"],
+    requires=requires_of("wirestream_entities"),
+    assigns=assigns_of("wirestream_entities"),
 )
 def make_entities(
     nlp: Language, name: str, aliases: str, labels: list[str], limits: str

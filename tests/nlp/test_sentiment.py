@@ -217,14 +217,16 @@ def test_negative_target_in_an_article(nlp: Language) -> None:
         "hundreds of pensioners. Smith was convicted of stealing, lying and abuse."
     )
     doc = nlp(f"{headline}\n\n{body}")
-    smith = next(e for e in doc._.ws_entities if e["canonical"].endswith("Smith"))
-    assert smith["sentiment"]["label"] == "negative" and smith["sentiment"]["score"] < -0.2
+    i = next(i for i, e in enumerate(doc._.ws_entities) if e["canonical"].endswith("Smith"))
+    smith, sentiment = doc._.ws_entities[i], doc._.ws_entity_sentiment[i]
+    assert "sentiment" not in smith  # the component writes its own extension
+    assert sentiment["label"] == "negative" and sentiment["score"] < -0.2
     # The component's result is the mixed model's on the pipeline's own vectors.
     [again] = entity_sentiments(doc, [smith], {}, load_target_model(), load_recurrent_model())
-    assert again == smith["sentiment"]
+    assert again == sentiment
     # The GRU takes part: the sparse model alone gives other probabilities.
     [alone] = entity_sentiments(doc, [smith], {}, load_target_model())
-    assert alone is not None and alone["score"] != smith["sentiment"]["score"]
+    assert alone is not None and alone["score"] != sentiment["score"]
 
 
 def test_dense_head_saves_loads_and_averages(tmp_path: Path) -> None:
@@ -294,11 +296,17 @@ def test_a_batch_of_articles_gets_what_each_gets_alone(nlp: Language) -> None:
     for doc in batched:
         entities = doc._.ws_entities
         alone = entity_sentiments(doc, entities, {}, model, recurrent)
-        assert [e["sentiment"] for e in entities] == alone
+        assert doc._.ws_entity_sentiment == alone
         scored += sum(1 for s in alone if s is not None)
     assert [len(doc._.ws_entities) for doc in batched][1] == 0
     assert scored >= 4
-    smith = next(e for e in batched[0]._.ws_entities if e["canonical"].endswith("Smith"))
-    convict = next(e for e in batched[2]._.ws_entities if e["canonical"].endswith("Smith"))
-    assert smith["sentiment"]["label"] == "positive"
-    assert convict["sentiment"]["label"] == "negative"
+    smith, convict = (
+        next(
+            s
+            for e, s in zip(doc._.ws_entities, doc._.ws_entity_sentiment, strict=True)
+            if e["canonical"].endswith("Smith")
+        )
+        for doc in (batched[0], batched[2])
+    )
+    assert smith["label"] == "positive"
+    assert convict["label"] == "negative"
