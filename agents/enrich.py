@@ -1,4 +1,4 @@
-"""``enrich_articles``: raw input → validated Article → spaCy enrichment → EnrichedArticle
+"""``enrich_articles``: raw input → validated Article → spaCy enrichment → enriched record
 on ``wirestream.enriched`` and on every topic its routes name.
 
 The agent is thin: it batches messages, runs the pure functions below in the worker's NLP

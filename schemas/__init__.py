@@ -4,7 +4,6 @@ from schemas.records import (
     ARTICLE_SCHEMA,
     ENRICHED_SCHEMA,
     Article,
-    EnrichedArticle,
 )
 from schemas.validation import InvalidArticle, article_id, article_text, parse_article
 
@@ -12,7 +11,6 @@ __all__ = [
     "ARTICLE_SCHEMA",
     "ENRICHED_SCHEMA",
     "Article",
-    "EnrichedArticle",
     "InvalidArticle",
     "article_id",
     "article_text",

@@ -9,7 +9,7 @@ import pytest
 from spacy.language import Language
 
 from nlp import NlpInput, analyse
-from nlp.linear import LinearModel, average_models, fit_softmax
+from nlp.linear import LinearModel
 from nlp.sentiment import (
     DEFAULT_MODEL_DIR,
     DENSE_PARTS,
@@ -31,6 +31,7 @@ from nlp.sentiment import (
     target_sentiment,
     weighted_compound,
 )
+from training.linear import average_models, fit_softmax
 
 
 def test_labels_and_thresholds() -> None:

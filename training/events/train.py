@@ -28,7 +28,6 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from bench.events_eval import Snippet, read_case, score
 from nlp.events import (
     EventComponent,
     TypeModel,
@@ -36,9 +35,11 @@ from nlp.events import (
     resolve_primary,
     sentence_features,
 )
-from nlp.linear import Features, LinearModel, fit_from_config
+from nlp.linear import Features, LinearModel
 from nlp.types import Event
 from training import model_parser, read_config, save_model, stratified_folds
+from training.events.case import Snippet, read_case, score
+from training.linear import fit_from_config
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CASE_FILE = Path("case2021_events") / "events.dev.tsv"

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.linear import Features, FloatArray, LinearModel, average_models, fit_softmax
+from nlp.linear import Features, FloatArray, LinearModel
 from nlp.recurrent import Sentence
 from nlp.sentiment import (
     DEFAULT_MODEL_DIR,
@@ -43,6 +43,7 @@ from nlp.sentiment import (
     word_valences,
 )
 from training import model_parser, read_config, save_model
+from training.linear import average_models, fit_softmax
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
 POLARITY = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.linear import Features, LinearModel, fit_from_config
+from nlp.linear import Features, LinearModel
 from nlp.subjects import WORLD, classifier_words, topic_features
 from training import model_parser, read_config, save_model, stratified_folds
+from training.linear import fit_from_config
 
 CONFIG = Path(__file__).resolve().parent / "config.json"
 CLASSES = ("arts", "economy", "politics", "science-technology", "sport", WORLD)

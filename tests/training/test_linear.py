@@ -1,11 +1,12 @@
-"""The sparse linear model's training helpers (nlp/linear.py)."""
+"""The sparse linear model's training helpers (training/linear.py; nlp/linear.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nlp.linear import SparseRows, feature_index, fit_from_config, naive_bayes_weights
+from nlp.linear import SparseRows, feature_index
+from training.linear import fit_from_config, naive_bayes_weights
 
 CLASSES = ("economy", "sport")
 ROWS = [
