@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak soak-hostile test-kafka soak-kafka kafka-jars train quality throughput check lint install clean
+.PHONY: run test wheel-test soak soak-hostile test-kafka soak-kafka kafka-jars train quality throughput check lint install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)); set PYTHON=..."; exit 1; }
@@ -24,6 +24,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The built wheel is self-contained: python -m build, install dist/wirestream-*.whl into a
+# fresh venv in a temp directory and route the seeds with `wirestream run --once seeds/`
+# from there (outside the checkout). A few minutes (building, installing the dependencies).
+wheel-test: $(STAMP)
+	$(BIN)/python tests/wheel/check_wheel.py
 
 soak-hostile: $(STAMP)
 	$(BIN)/python -m pytest -m hostile tests/soak/test_hostile.py -s --timeout 900

@@ -10,7 +10,7 @@ The score is macro-F1 over the types present in the gold labels, plus accuracy a
 per-type precision, recall and F1. The taxonomy's rules were tuned by looking only at
 the snippets with odd ids; both halves and all of dev are reported.
 
-The event-type model (``models/events/``) is trained on all of this file, so with it the
+The event-type model (``nlp/models/events/``) is trained on all of this file, so with it the
 pipeline's figures here are in-sample. The honest estimate is then the nested 5-fold
 cross-validated macro-F1 on the even ids that training recorded in the model's
 ``meta.json`` (``honest_macro_f1`` below; see training/events/README.md). Without the
@@ -85,7 +85,7 @@ def add_honest_estimate(result: dict[str, Any], nlp: Language) -> dict[str, Any]
         }
         if isinstance(nested.get("macro_f1"), float):
             result["honest_macro_f1"] = nested["macro_f1"]
-            result["honest_source"] = "models/events meta.json: nested_cv.heldout_even_ids"
+            result["honest_source"] = "nlp/models/events meta.json: nested_cv.heldout_even_ids"
         return result
     heldout = result.get("heldout_even_ids")
     if isinstance(heldout, dict):
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("case", help="CASE 2021 Task 2 TSV (id, EventSnippet, SubType)")
     parser.add_argument("--errors", action="store_true", help="print each wrong prediction")
     parser.add_argument(
-        "--rules-only", action="store_true", help="without the event-type model (models/events)"
+        "--rules-only", action="store_true", help="without the event-type model (nlp/models/events)"
     )
     args = parser.parse_args(argv)
     from nlp import build_nlp

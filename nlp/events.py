@@ -6,7 +6,7 @@ into one ACLED / CASE 2021 event type (measured by ``bench/events_eval.py``).
 
 Events come sentence by sentence; within a sentence the *primary* event comes first and
 the others follow in text order. The primary event is the one whose ACLED type the
-sentence is about: chosen by the learned event-type model (``models/events/``, trained by
+sentence is about: chosen by the learned event-type model (``nlp/models/events/``, trained by
 ``training/events/train.py``) when it is there, else the tag first in ``acled_order``.
 The model only looks at sentences that already have an event. It scores the 30 ACLED
 types from the sentence's lemmas, lemma bigrams, entity labels and the rules' tags; a
@@ -58,7 +58,7 @@ CLOSING_QUOTES = ("\u201d", '"')
 #: "both sides agreed") is about the article's two main country actors.
 PAIR_WORDS = frozenset({"two", "both"})
 #: The committed event-type model (see training/events/); without it, rules only.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "events"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "events"
 #: Parts of speech left out of the model's lemma features (function words, numbers).
 MODEL_SKIP_POS = frozenset(
     {"PUNCT", "SPACE", "NUM", "DET", "ADP", "CCONJ", "SCONJ", "PRON", "AUX", "PART", "SYM", "X"}

@@ -1,7 +1,7 @@
 """A small multinomial logistic regression over hashed sparse features (numpy only).
 
-Used by the target sentiment model (``models/sentiment/``) and the topic classifier
-(``models/topics/``). A feature is a string (``"w=strike"``) with a value; it is hashed
+Used by the target sentiment model (``nlp/models/sentiment/``) and the topic classifier
+(``nlp/models/topics/``). A feature is a string (``"w=strike"``) with a value; it is hashed
 with CRC-32 into one of ``2**bits`` rows of the weight matrix, so no vocabulary is stored.
 A model on disk is ``weights.npz`` (``W`` float16, ``b`` float32) plus ``meta.json``
 (classes, bits and whatever the caller keeps there, e.g. training settings and scores).

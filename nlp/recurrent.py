@@ -1,6 +1,6 @@
 """A bidirectional GRU that reads a sentence towards one target mention (numpy inference).
 
-The second half of the target sentiment model (``models/sentiment/recurrent.*``, trained
+The second half of the target sentiment model (``nlp/models/sentiment/recurrent.*``, trained
 with PyTorch by ``training/sentiment/recurrent.py``). Each token of the target's sentence
 is fed as: its ``tok2vec`` vector (standardised), a hashed word embedding, the VADER
 valence of the word, an embedding of its distance to the target (:func:`position_buckets`)

@@ -7,7 +7,7 @@ the entities' ``"sentiment"`` when the analysis is built): for PERSON, ORG and G
 target-dependent sentiment of its mentions (a linear model over the words around each
 mention and VADER lexicon scores, plus a small dense layer over the spaCy ``tok2vec``
 vectors (``doc.tensor``) of the mention, the words beside it and its sentence; trained on
-NewsMTSC by ``training/sentiment/train.py`` and loaded from ``models/sentiment/``), mixed
+NewsMTSC by ``training/sentiment/train.py`` and loaded from ``nlp/models/sentiment/``), mixed
 with a bidirectional GRU's over the mention's sentence (:mod:`nlp.recurrent`,
 ``training/sentiment/recurrent.py``), for other labels ``None``.
 """
@@ -38,7 +38,7 @@ register()
 
 NEUTRAL: Sentiment = {"compound": 0.0, "label": "neutral"}
 #: The committed target sentiment model (see training/sentiment/).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "sentiment"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "sentiment"
 #: Entity labels that get a target sentiment; the others get ``None``.
 TARGET_LABELS = frozenset({"PERSON", "ORG", "GPE"})
 TARGET_CLASSES: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")

@@ -3,7 +3,7 @@ trained classifier.
 
 ``wirestream_subjects`` (after ``wirestream_events``) puts the assigned topics on
 ``doc._.ws_topics``, best first. Each topic's lexicon score is its share of the lexicon
-and event evidence. A linear classifier over the article's words (``models/topics/``,
+and event evidence. A linear classifier over the article's words (``nlp/models/topics/``,
 trained by ``training/topics/train.py`` on BBC News, AG News and Reuters-21578) gives
 probabilities for five broad topics (arts, economy, politics, science-technology, sport)
 and "world" (international news). A topic's score is the mix
@@ -35,7 +35,7 @@ register()
 
 MAX_NGRAM = 3
 #: The committed topic classifier (see training/topics/).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "topics"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "topics"
 #: The classifier's pseudo-class for international news (AG News "World"): the topics
 #: it is shared among, which with the classifier's own topics make its domain.
 WORLD = "world"

@@ -45,11 +45,11 @@ def model_parser(
     doc: str | None, model: str, config: Path, data: str = ""
 ) -> argparse.ArgumentParser:
     """The options every model trainer takes: ``--data`` (default ``DATA/<data>``),
-    ``--out`` (default ``models/<model>``; ``-``: do not write), ``--config`` and
+    ``--out`` (default ``nlp/models/<model>``; ``-``: do not write), ``--config`` and
     ``--set key=JSON``."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA / data)
-    parser.add_argument("--out", type=Path, default=ROOT / "models" / model)
+    parser.add_argument("--out", type=Path, default=ROOT / "nlp" / "models" / model)
     parser.add_argument("--config", type=Path, default=config)
     add_set_option(parser)
     return parser

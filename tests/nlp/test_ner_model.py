@@ -1,4 +1,4 @@
-"""The committed CoNLL NER (models/ner-conll): loads from disk alone and finds names."""
+"""The committed CoNLL NER (nlp/models/ner-conll): loads from disk alone and finds names."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_headline_counts_double(nlp: Language) -> None:
     assert as_headline["sentiment"]["compound"] < as_body["sentiment"]["compound"]
 
 
-# Target-dependent sentiment towards entities (models/sentiment, trained on NewsMTSC).
+# Target-dependent sentiment towards entities (nlp/models/sentiment, trained on NewsMTSC).
 
 
 def test_model_on_disk_is_small_and_has_three_classes() -> None:

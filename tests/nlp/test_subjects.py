@@ -193,7 +193,7 @@ def test_classifier_scores_need_a_confident_classifier() -> None:
     assert classifier_scores({}, 0.0) == {}
 
 
-# The trained classifier (models/topics) and how it is combined with the lexicon.
+# The trained classifier (nlp/models/topics) and how it is combined with the lexicon.
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 NO_EVIDENCE: dict[str, float] = {}

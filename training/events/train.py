@@ -1,4 +1,4 @@
-"""Train the event-type model and write ``models/events/``.
+"""Train the event-type model and write ``nlp/models/events/``.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.events.train --data ../shared/data
 

@@ -1,10 +1,10 @@
-"""Convert CoNLL-2003, train the wirestream NER and install it in ``models/ner-conll``.
+"""Convert CoNLL-2003, train the wirestream NER and install it in ``nlp/models/ner-conll``.
 
     python -m training.ner.train --data ../shared/data
 
 Steps: ``training.ner.convert`` (DocBins under ``.cache/ner``, git-ignored), ``spacy
 train training/ner/config.cfg`` (one thread, fixed seed; the dev split only picks the
-best checkpoint), then the best checkpoint is copied to ``models/ner-conll`` with its
+best checkpoint), then the best checkpoint is copied to ``nlp/models/ner-conll`` with its
 name and version in meta.json.
 """
 
@@ -23,7 +23,7 @@ from training.ner import convert
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-MODEL_DIR = ROOT / "models" / "ner-conll"
+MODEL_DIR = ROOT / "nlp" / "models" / "ner-conll"
 NAME = "wirestream_ner_conll"
 VERSION = "1.0.0"
 

@@ -1,4 +1,4 @@
-"""Train the GRU half of the target sentiment model and write ``models/sentiment/recurrent.*``.
+"""Train the GRU half of the target sentiment model and write ``nlp/models/sentiment/recurrent.*``.
 
     pip install -e '.[train]'      # training only; the pipeline runs it with numpy
     PYTHONPATH=. python -m training.sentiment.teacher          # the transfer set, once
@@ -12,7 +12,7 @@ teacher's class probabilities for ``transfer_targets`` Reuters-21578 and BBC New
 the inputs :mod:`nlp.recurrent` describes (computed by
 :class:`training.sentiment.train.Featurised`, the same encoder as the sparse model).
 ``--cv K`` first prints, on K folds by sentence, the cross-validated macro-F1 of the
-sparse model (``models/sentiment/``, settings ``config.json``), of the GRU and of their
+sparse model (``nlp/models/sentiment/``, settings ``config.json``), of the GRU and of their
 mix for each weight in ``--mix-grid``: the figures the shipped ``mix`` was chosen by (the
 transfer set joins every training fold). Then it trains on all of train, prints
 devtest_mt macro-F1 (never trained on) for the sparse model, the GRU and the mix, checks

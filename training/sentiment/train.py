@@ -1,7 +1,7 @@
-"""Train the target sentiment model on NewsMTSC train and write ``models/sentiment/``.
+"""Train the target sentiment model on NewsMTSC train and write ``nlp/models/sentiment/``.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.sentiment.train \\
-        --data ../shared/data/newsmtsc --out models/sentiment
+        --data ../shared/data/newsmtsc --out nlp/models/sentiment
 
 Only ``train.jsonl`` is used for fitting; ``devtest_mt.jsonl`` is scored for the record
 (``meta.json``) and never trained on. Settings are in ``training/sentiment/config.json``.

@@ -1,7 +1,7 @@
-"""Train the topic classifier and write ``models/topics/``.
+"""Train the topic classifier and write ``nlp/models/topics/``.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m training.topics.train \\
-        --data ../shared/data --out models/topics
+        --data ../shared/data --out nlp/models/topics
 
 Training data (dev splits only exist, so the shipped model is trained on all of them; use
 ``bench/topics_eval.py --cv 5`` for an honest estimate): BBC News dev (business → economy,
