@@ -1,11 +1,12 @@
 """The wheel is self-contained (``make wheel-test``; issue 17 item 5).
 
-Builds the sdist and the wheel with ``python -m build``, checks that the wheel holds the
-trained models and every data file, installs it into a fresh venv in a temp directory
-(``pip install dist/wirestream-*.whl``; dependencies from the pip cache or index, as for
-``make install``) and runs ``wirestream run --once seeds/`` there, outside the checkout,
-on the embedded broker on a free port. Passes when the command exits 0, says that every
-seed was routed, and the installed ``nlp`` package is the venv's, not the checkout's.
+Builds the sdist and the wheel with ``python -m build`` (on a copy of the sources),
+checks that the wheel holds the trained models and every data file, installs it into a
+fresh venv in a temp directory (``pip install dist/wirestream-*.whl``; dependencies from
+the pip cache or index, as for ``make install``) and runs ``wirestream run --once
+seeds/`` there, outside the checkout, on the embedded broker on a free port. Passes when
+the command exits 0, says that every seed was routed, and the installed ``nlp`` package
+is the venv's, not the checkout's.
 
     .venv/bin/python tests/wheel/check_wheel.py [--keep]
 """
@@ -70,9 +71,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build(out: Path) -> Path:
-    """``python -m build`` (sdist, then the wheel from it) into ``out``; the wheel."""
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True)
+#: What the build reads, copied out of the checkout so that building writes nothing in it.
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "streams", "agents", "nlp", "schemas")
+
+
+def build(src: Path, out: Path) -> Path:
+    """``python -m build`` (sdist, then the wheel from it) on a copy of the sources in
+    ``src``, into ``out``; the wheel."""
+    src.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(ROOT / name, src / name, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(src)], check=True)
     [wheel] = sorted(out.glob("wirestream-*.whl"))
     return wheel
 
@@ -154,7 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wirestream-wheel-test-"))
     try:
-        wheel = build(work / "dist")
+        wheel = build(work / "src", work / "dist")
         check_contents(wheel)
         python = install(wheel, work / "venv")
         (work / "run").mkdir()
