@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from spacy.language import Language
 
-from bench.events_eval import Snippet
 from nlp.events import EventComponent
 from training.events import train
+from training.events.case import Snippet
 
 
 def test_grid_points_cover_every_combination() -> None:
