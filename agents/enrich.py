@@ -6,7 +6,7 @@ process (or a thread), sends the results and only then lets Faust acknowledge th
 (at-least-once): a batch whose outputs were not all sent is never acknowledged, and the
 worker stops so that it is delivered again. Every output's size is checked before it is
 sent (``agents.outputs``). Routing here, rather than in a second agent, keeps input →
-routed to one hop; ``wirestream reroute`` (``agents.route``) re-routes what is already
+routed to one hop; ``wirestream reroute`` (``agents.reroute``) re-routes what is already
 enriched.
 """
 

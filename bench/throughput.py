@@ -42,12 +42,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.routing import ENRICHED
+from agents.routing import pipeline_topics
 from schemas.validation import InvalidArticle, article_from_dict
 from streams.broker import LocalBroker, free_port, local_broker
-from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
-from streams.topics import ARTICLES, DEADLETTER, all_topics, ensure_topics
+from streams.sources import producer_options
+from streams.topics import ARTICLES, DEADLETTER, ENRICHED, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "reuters21578" / "reuters21578.jsonl"
@@ -394,7 +394,7 @@ async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
 
     Returns the partition count of the input topic.
     """
-    await ensure_topics(settings)
+    await ensure_topics(settings, pipeline_topics(settings))
     if not fresh_broker:
         # Commit the current end offsets for the new group, so that its workers skip
         # whatever earlier runs left on the input and enriched topics.
@@ -549,7 +549,7 @@ async def measure(
     # topics on Apache Kafka until it names them).
     tps = [
         TopicPartition(topic, p)
-        for topic in all_topics(settings)
+        for topic in pipeline_topics(settings)
         if topic != ARTICLES
         for p in await producer.partitions_for(topic)
     ]
@@ -989,7 +989,7 @@ def publish_main(args: argparse.Namespace) -> dict[str, Any]:
             # Python start-up and imports, which the wall time includes.
             clock = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-c", "import streams.cli, streams.producer"],
+                [sys.executable, "-c", "import streams.cli, streams.sources"],
                 cwd=ROOT,
                 env=env,
                 check=True,

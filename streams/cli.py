@@ -163,7 +163,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)
-    asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
+    asyncio.run(ensure_topics(settings, all_topics(routes)))
     kind = asyncio.run(broker_kind(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     from streams.app import app, configure_for_broker
@@ -182,7 +182,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from streams.producer import WatchError, publish, watch
+    from streams.sources import WatchError, publish, watch
 
     settings = get_settings()
     if args.watch:
@@ -356,7 +356,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_reroute(args: argparse.Namespace) -> int:
-    from agents.route import reroute
+    from agents.reroute import reroute
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
@@ -434,7 +434,7 @@ async def group_members(settings: Settings) -> int:
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
     from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
-    from streams.producer import publish
+    from streams.sources import publish
     from streams.topics import all_topics, ensure_topics
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
@@ -450,7 +450,8 @@ async def run(args: argparse.Namespace) -> int:
     from agents.routing import load_routes
 
     settings = get_settings()
-    load_routes(settings.routes)  # a bad routes file stops it before anything starts
+    routes = load_routes(settings.routes)  # a bad routes file stops it before anything starts
+    topics = all_topics(routes)
     broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
@@ -479,8 +480,8 @@ async def run(args: argparse.Namespace) -> int:
                     "member(s): another worker may enrich these articles too (the embedded "
                     "broker also lists workers that have stopped)"
                 )
-        created = await ensure_topics(settings)
-        say(f"{len(all_topics(settings))} topics ready ({len(created)} created)")
+        created = await ensure_topics(settings, topics)
+        say(f"{len(topics)} topics ready ({len(created)} created)")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             worker = subprocess.Popen(
@@ -490,7 +491,7 @@ async def run(args: argparse.Namespace) -> int:
                 env=os.environ.copy(),
             )
         say(f"worker started (pid {worker.pid}, log {log_path})")
-        outputs = [t for t in all_topics(settings) if t.startswith(ROUTED_PREFIXES)]
+        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES)]
         consumer = _consumer(settings, outputs, from_beginning=True)
         await consumer.start()
         try:

@@ -19,11 +19,20 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streams.broker import LocalBroker, local_broker
+from streams.settings import Settings
+from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 #: Set by ``--broker-engine`` (tests/conftest.py) or by the caller.
 ENGINE_ENV = "WIRESTREAM_TEST_ENGINE"
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the pipeline's topics and the routed ones its routes file names."""
+    from agents.routing import pipeline_topics
+
+    return asyncio.run(ensure_topics(settings, pipeline_topics(settings)))
 
 
 def broker_engine() -> str:

@@ -25,8 +25,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.routing import ENRICHED
 from streams.broker import LocalBroker
 from streams.settings import Settings
-from streams.topics import ARTICLES, ensure_topics
-from tests.helpers import WorkerProcess, broker_engine, new_broker, start_worker, worker_env
+from streams.topics import ARTICLES
+from tests.helpers import (
+    WorkerProcess,
+    broker_engine,
+    create_topics,
+    new_broker,
+    start_worker,
+    worker_env,
+)
 
 pytestmark = pytest.mark.soak
 
@@ -135,7 +142,7 @@ async def publish(servers: list[str], n: int) -> None:
 def cluster(tmp_path: Path) -> Iterator[tuple[LocalBroker, dict[str, str], Collector]]:
     broker = new_broker(tmp_path / "broker").start()
     env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-soak")
-    asyncio.run(ensure_topics(Settings(broker=broker.url)))
+    create_topics(Settings(broker=broker.url))
     collector = Collector([f"127.0.0.1:{broker.port}"])
     try:
         yield broker, env, collector

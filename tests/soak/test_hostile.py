@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import SEEDS, start_worker, worker_env
+from streams.topics import ARTICLES, DEADLETTER
+from tests.helpers import SEEDS, create_topics, start_worker, worker_env
 
 # Not in `make soak` (CI) yet: after the merge of the linear-cost and guard work every
 # article is routed, every hostile one enriched and memory stays under 600 MB, but the p99
@@ -234,7 +234,7 @@ def test_hostile_bodies_among_normal_traffic(tmp_path: Path) -> None:
     broker = EmbeddedBroker(port=0).start()
     try:
         servers = [f"127.0.0.1:{broker.port}"]
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-hostile")
         worker = start_worker(env, tmp_path / "worker.log")
         sampler = TreeSampler(worker.process.pid)

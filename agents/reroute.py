@@ -17,11 +17,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.deadletter import Received, refuse
-from agents.routing import ENRICHED, Routes
+from agents.routing import Routes
 from streams import codecs
-from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
-from streams.topics import DEADLETTER
+from streams.sources import producer_options
+from streams.topics import DEADLETTER, ENRICHED
 
 
 def route(value: bytes | None, routes: Routes) -> tuple[list[str], bytes]:
