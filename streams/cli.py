@@ -165,7 +165,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     require_broker(settings)
     asyncio.run(ensure_topics(settings, all_topics(routes)))
     kind = asyncio.run(broker_kind(settings))
-    import agents.enrich  # noqa: F401  (registers enrich_articles)
+    from streams.sinks import SinkError
+
+    try:
+        import agents.enrich  # noqa: F401  (registers enrich_articles)
+    except SinkError as exc:
+        raise CliError(str(exc)) from None
     from streams.app import app, configure_for_broker
     from streams.worker import Worker
 
