@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -272,13 +271,14 @@ def _close_names(name: str, names: set[str]) -> str:
     return f"did you mean {' or '.join(close)}?" if close else "no topic has a close name"
 
 
-def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
-        **kafka_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+def _reader(settings: Settings, topics: Sequence[str], from_beginning: bool) -> Any:
+    """A started consumer (no group) of ``topics`` for ``subscribe`` and ``run``."""
+    from streams.consume import open_consumer
+
+    return open_consumer(
+        settings,
+        topics,
+        start="beginning" if from_beginning else "end",
         metadata_max_age_ms=5000,
     )
 
@@ -294,49 +294,37 @@ async def subscribe(
     out: TextIO,
 ) -> int:
     """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds."""
+    from streams.consume import polls
+
     await check_topics(settings, topics)
-    consumer = _consumer(settings, topics, from_beginning)
-    await consumer.start()
     seen = 0
-    last = time.monotonic()
-    try:
-        while limit is None or seen < limit:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                if output_closed(out):
-                    raise BrokenPipeError(errno.EPIPE, "output closed")
-                if timeout is not None and time.monotonic() - last > timeout:
-                    break
-                continue
-            last = time.monotonic()
-            for tp, messages in sorted(
-                batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)
-            ):
-                for m in messages:
-                    try:
-                        record = codecs.loads(m.value or b"null")
-                    except ValueError:
-                        record = {"undecodable": len(m.value or b"")}
-                    if as_json:
-                        line = codecs.dumps(
-                            {
-                                "topic": tp.topic,
-                                "partition": tp.partition,
-                                "offset": m.offset,
-                                "key": (m.key or b"").decode("utf-8", "replace"),
-                                "value": record,
-                            }
-                        ).decode()
-                    else:
-                        line = describe(tp.topic, record)
-                    print(line, file=out, flush=True)
-                    seen += 1
-                    if limit is not None and seen >= limit:
-                        break
+    if limit is not None and limit <= 0:
+        return seen
+    async with _reader(settings, topics, from_beginning) as consumer:
+        async for records in polls(consumer, poll_ms=500, idle=timeout):
+            if not records and output_closed(out):
+                raise BrokenPipeError(errno.EPIPE, "output closed")
+            for m in records:
+                try:
+                    record = codecs.loads(m.value or b"null")
+                except ValueError:
+                    record = {"undecodable": len(m.value or b"")}
+                if as_json:
+                    line = codecs.dumps(
+                        {
+                            "topic": m.topic,
+                            "partition": m.partition,
+                            "offset": m.offset,
+                            "key": (m.key or b"").decode("utf-8", "replace"),
+                            "value": record,
+                        }
+                    ).decode()
+                else:
+                    line = describe(m.topic, record)
+                print(line, file=out, flush=True)
+                seen += 1
                 if limit is not None and seen >= limit:
-                    break
-    finally:
-        await consumer.stop()
+                    return seen
     return seen
 
 
@@ -439,6 +427,7 @@ async def group_members(settings: Settings) -> int:
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
     from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
+    from streams.consume import polls
     from streams.sources import publish
     from streams.topics import all_topics, ensure_topics
 
@@ -497,9 +486,7 @@ async def run(args: argparse.Namespace) -> int:
             )
         say(f"worker started (pid {worker.pid}, log {log_path})")
         outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES)]
-        consumer = _consumer(settings, outputs, from_beginning=True)
-        await consumer.start()
-        try:
+        async with _reader(settings, outputs, from_beginning=True) as consumer:
             # Only records written after this publish, for the ids it published, count:
             # records of earlier runs (same ids, seeds have fixed ids) are not this run's.
             since_ms = int(time.time() * 1000)
@@ -508,6 +495,7 @@ async def run(args: argparse.Namespace) -> int:
             ids = set(report.ids)
             waiting = set(ids)
             deadline = time.monotonic() + args.timeout
+            polling = polls(consumer, poll_ms=500)
             while waiting or not args.once:
                 if worker.poll() is not None:
                     say(f"worker exited with {worker.returncode}; see {log_path}")
@@ -515,22 +503,18 @@ async def run(args: argparse.Namespace) -> int:
                 if args.once and time.monotonic() > deadline:
                     say(f"timed out: {len(waiting)} article(s) not routed: {sorted(waiting)}")
                     return 1
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp, messages in sorted(batch.items(), key=lambda kv: kv[0].topic):
-                    for m in messages:
-                        key = (m.key or b"").decode("utf-8", "replace")
-                        if m.timestamp < since_ms or m.value is None:
-                            continue  # an older record (or a tombstone) already there
-                        say(describe(tp.topic, codecs.loads(m.value or b"null")))
-                        if key in waiting:
-                            waiting.discard(key)
-                            if not waiting:
-                                say(f"all {len(ids)} articles routed")
-                                if not args.once:
-                                    say("watching for more (wirestream publish FILE); Ctrl-C stops")
+                for m in await anext(polling):
+                    key = (m.key or b"").decode("utf-8", "replace")
+                    if m.timestamp < since_ms or m.value is None:
+                        continue  # an older record (or a tombstone) already there
+                    say(describe(m.topic, codecs.loads(m.value or b"null")))
+                    if key in waiting:
+                        waiting.discard(key)
+                        if not waiting:
+                            say(f"all {len(ids)} articles routed")
+                            if not args.once:
+                                say("watching for more (wirestream publish FILE); Ctrl-C stops")
             return 0 if report.ok else 1
-        finally:
-            await consumer.stop()
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

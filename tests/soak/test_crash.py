@@ -20,10 +20,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.broker import LocalBroker
+from streams.consume import open_consumer, polls
 from streams.settings import Settings
 from streams.topics import ARTICLES
 from tests.helpers import (
@@ -88,23 +89,14 @@ class Collector:
         self._thread.start()
 
     async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            ENRICHED,
-            bootstrap_servers=self.servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=1000,
-        )
-        await consumer.start()
-        try:
-            while not self._stop.is_set():
-                for messages in (await consumer.getmany(timeout_ms=200)).values():
-                    for m in messages:
-                        key = (m.key or b"").decode()
-                        self.keys[key] += 1
-                        self.first_at.setdefault(key, time.monotonic())
-        finally:
-            await consumer.stop()
+        async with open_consumer(self.servers, [ENRICHED], metadata_max_age_ms=1000) as consumer:
+            async for records in polls(consumer, poll_ms=200):
+                for m in records:
+                    key = (m.key or b"").decode()
+                    self.keys[key] += 1
+                    self.first_at.setdefault(key, time.monotonic())
+                if self._stop.is_set():
+                    break
 
     def unique(self) -> int:
         return len(self.keys)
