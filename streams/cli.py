@@ -157,8 +157,13 @@ def choose_web_port(settings: Settings, out: TextIO | None = None) -> Settings:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.broker import broker_kind
+    from streams.patches import PatchError, apply_patches
     from streams.topics import all_topics, ensure_topics
 
+    try:  # once, before anything else: a library at another version stops it here
+        apply_patches(get_settings())
+    except PatchError as exc:
+        raise CliError(str(exc)) from None
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)

@@ -233,8 +233,8 @@ def get_settings() -> Settings:
 def kafka_options(settings: Settings) -> dict[str, object]:
     """Connection options for aiokafka clients (bootstrap servers, TLS, SASL). The client
     id starts with ``wirestream``, so the client never makes the broker auto-create a
-    topic (:mod:`streams.metadata`)."""
-    from streams.metadata import CLIENT_ID_PREFIX, forbid_topic_auto_creation
+    topic (:func:`streams.patches.forbid_topic_auto_creation`)."""
+    from streams.patches import CLIENT_ID_PREFIX, forbid_topic_auto_creation
 
     forbid_topic_auto_creation()
     options: dict[str, object] = {
