@@ -6,8 +6,6 @@ line."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +17,8 @@ from agents.routing import pipeline_topics
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, ENRICHED
-from tests.helpers import ROOT, SEEDS, create_topics, read, start_worker, worker_env
+from tests.helpers import SEEDS, create_topics, read, start_worker, worker_env
+from tests.integration.conftest import cli
 
 SINK = "tests.integration.file_sink:make"
 
@@ -49,14 +48,7 @@ def test_an_extra_sink_gets_exactly_what_kafka_got(tmp_path: Path) -> None:
         )
         worker = start_worker(env, tmp_path / "worker.log")
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "streams.cli", "publish", str(SEEDS), "--quiet"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            done = cli(env, "publish", str(SEEDS), "--quiet")
             assert done.returncode == 0, done.stderr
             seeds = int(done.stderr.split("published ", 1)[1].split()[0])
             asyncio.run(_send(settings.bootstrap_servers, b"{not json", b"bad-1"))
@@ -96,14 +88,7 @@ def test_an_unknown_extra_sink_stops_the_worker_with_one_line(tmp_path: Path) ->
     with EmbeddedBroker(port=0) as broker:
         create_topics(Settings(broker=broker.url))
         env = worker_env(broker.url, tmp_path, WIRESTREAM_EXTRA_SINKS="tests.nowhere:make")
-        done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli(env, "worker")
     assert done.returncode != 0
     assert (
         done.stderr.strip()
