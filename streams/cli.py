@@ -25,6 +25,7 @@ from streams.settings import ENV_PREFIX, Settings, explain_error, get_settings, 
 
 if TYPE_CHECKING:
     from agents.routing import Routes
+    from streams.consume import Isolation
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
 #: Local broker engines (streams/broker.py); not imported from there to keep startup light.
@@ -276,7 +277,12 @@ def _close_names(name: str, names: set[str]) -> str:
     return f"did you mean {' or '.join(close)}?" if close else "no topic has a close name"
 
 
-def _reader(settings: Settings, topics: Sequence[str], from_beginning: bool) -> Any:
+def _reader(
+    settings: Settings,
+    topics: Sequence[str],
+    from_beginning: bool,
+    isolation_level: Isolation = "read_uncommitted",
+) -> Any:
     """A started consumer (no group) of ``topics`` for ``subscribe`` and ``run``."""
     from streams.consume import open_consumer
 
@@ -284,6 +290,7 @@ def _reader(settings: Settings, topics: Sequence[str], from_beginning: bool) -> 
         settings,
         topics,
         start="beginning" if from_beginning else "end",
+        isolation_level=isolation_level,
         metadata_max_age_ms=5000,
     )
 
@@ -297,15 +304,17 @@ async def subscribe(
     as_json: bool,
     timeout: float | None,
     out: TextIO,
+    isolation_level: Isolation = "read_uncommitted",
 ) -> int:
-    """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds."""
+    """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds
+    (``isolation_level="read_committed"``: only records of committed transactions)."""
     from streams.consume import polls
 
     await check_topics(settings, topics)
     seen = 0
     if limit is not None and limit <= 0:
         return seen
-    async with _reader(settings, topics, from_beginning) as consumer:
+    async with _reader(settings, topics, from_beginning, isolation_level) as consumer:
         async for records in polls(consumer, poll_ms=500, idle=timeout):
             if not records and output_closed(out):
                 raise BrokenPipeError(errno.EPIPE, "output closed")
