@@ -6,7 +6,7 @@ process (or a thread), sends the results and only then lets Faust acknowledge th
 (at-least-once): a batch whose outputs were not all sent is never acknowledged, and the
 worker stops so that it is delivered again. Every output's size is checked before it is
 sent (``agents.outputs``). Routing here, rather than in a second agent, keeps input →
-routed to one hop; ``wirestream reroute`` (``agents.route``) re-routes what is already
+routed to one hop; ``wirestream reroute`` (``agents.reroute``) re-routes what is already
 enriched.
 """
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from faust.types import EventT, TopicT
+from faust.types import EventT
 from spacy.language import Language
 from threadpoolctl import threadpool_limits
 
@@ -32,6 +32,8 @@ from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
 from streams import __version__
 from streams.app import app, settings
+from streams.sinks import Sink, extra_sinks, send_to_all
+from streams.sinks.kafka import KafkaSink
 from streams.topics import ARTICLES
 
 log = logging.getLogger(__name__)
@@ -153,14 +155,8 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
 
 
 articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
-_topics: dict[str, TopicT] = {}
-
-
-def output_topic(name: str) -> TopicT:
-    """The Faust topic object for an output topic name (made once)."""
-    if name not in _topics:
-        _topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
-    return _topics[name]
+#: Where outputs go: Kafka first, then the extra sinks of ``WIRESTREAM_EXTRA_SINKS``.
+sinks: list[Sink] = [KafkaSink(app), *extra_sinks(settings)]
 
 
 def received(event: EventT) -> Received:
@@ -256,13 +252,11 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
 
 
 async def send_outputs(outputs: Sequence[Output]) -> None:
-    """Send every output and wait until the broker has acknowledged all of them; raise if
-    any is over the size limit (nothing is sent then) or any send fails."""
+    """Send every output to every sink and wait until each has delivered all of them
+    (the broker acknowledged them); raise if any is over the size limit (nothing is sent
+    then) or any send fails."""
     check_sizes(list(outputs), settings.max_output_bytes)
-    pending = [
-        await output_topic(topic).send(key=key, value=value) for topic, key, value in outputs
-    ]
-    await asyncio.gather(*pending)
+    await send_to_all(sinks, outputs)
 
 
 def hold(events: Sequence[EventT]) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from streams.topics import ENRICHED, INTERNAL_TOPICS, internal_topic
+from streams.settings import Settings
+from streams.topics import ENRICHED, INTERNAL_TOPICS, all_topics, internal_topic
 
 __all__ = ["ENRICHED", "Condition", "Route", "Routes", "RoutesError", "load_routes", "parse_routes"]
 
@@ -458,6 +459,12 @@ def load_routes(path: Path | str, *, app_id: str | None = None) -> Routes:
     except tomllib.TOMLDecodeError as exc:
         raise RoutesError(f"{path}: not valid TOML: {exc}") from None
     return parse_routes(data, source=str(path), app_id=app_id)
+
+
+def pipeline_topics(settings: Settings) -> list[str]:
+    """Every topic to create before workers start: the pipeline's own and those the
+    configured routes file names (:func:`streams.topics.all_topics`)."""
+    return all_topics(load_routes(settings.routes, app_id=settings.app_id))
 
 
 def predicted_topics(routes: Routes, articles: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.broker import EmbeddedBroker, LocalBroker
+from streams.consume import open_consumer, polls
 from streams.kafka_engine import JVM_OPTIONS, KafkaBroker, fetch_jars
 
 #: JVM option sets compared for the kafka engine (the first is the engine's default).
@@ -64,17 +65,12 @@ async def exercise(servers: str, records: int = 1000) -> float:
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
     seen = 0
-    try:
-        while seen < records:
-            batch = await consumer.getmany(timeout_ms=500)
-            seen += sum(len(m) for m in batch.values())
-    finally:
-        await consumer.stop()
+    async with open_consumer(servers, [topic]) as consumer:
+        async for batch in polls(consumer, poll_ms=500):
+            seen += len(batch)
+            if seen >= records:
+                break
     return time.monotonic() - started
 
 

@@ -46,7 +46,7 @@ def enriched_seeds() -> list[dict[str, Any]]:
     """The seed articles, enriched by the pipeline (one batch, model load not timed)."""
     from agents.enrich import enrich
     from nlp import build_nlp
-    from streams.producer import find_files, load_file
+    from streams.sources import find_files, load_file
 
     articles = [a for path in find_files([ROOT / "seeds"]) for a in load_file(path)]
     nlp = build_nlp()

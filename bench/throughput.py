@@ -40,14 +40,15 @@ from types import FrameType
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
-from agents.routing import ENRICHED
+from agents.routing import pipeline_topics
 from schemas.validation import InvalidArticle, article_from_dict
 from streams.broker import LocalBroker, free_port, local_broker
-from streams.producer import producer_options
+from streams.consume import Start, open_consumer, polls
 from streams.settings import Settings, kafka_options
-from streams.topics import ARTICLES, DEADLETTER, all_topics, ensure_topics
+from streams.sources import producer_options
+from streams.topics import ARTICLES, DEADLETTER, ENRICHED, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "reuters21578" / "reuters21578.jsonl"
@@ -394,24 +395,19 @@ async def prepare_topics(settings: Settings, fresh_broker: bool) -> int:
 
     Returns the partition count of the input topic.
     """
-    await ensure_topics(settings)
+    await ensure_topics(settings, pipeline_topics(settings))
     if not fresh_broker:
         # Commit the current end offsets for the new group, so that its workers skip
         # whatever earlier runs left on the input and enriched topics.
-        consumer = AIOKafkaConsumer(
-            **kafka_options(settings), group_id=settings.app_id, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            tps = [
-                TopicPartition(topic, p)
-                for topic in (ARTICLES, ENRICHED)
-                for p in range(await partition_count(settings, topic))
-            ]
-            consumer.assign(tps)
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (ARTICLES, ENRICHED)
+            for p in range(await partition_count(settings, topic))
+        ]
+        async with open_consumer(
+            settings, partitions=tps, group=settings.app_id, start="committed"
+        ) as consumer:
             await consumer.commit(await consumer.end_offsets(tps))
-        finally:
-            await consumer.stop()
     return await partition_count(settings, ARTICLES)
 
 
@@ -432,11 +428,9 @@ class Collector:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=200)
-            for tp, messages in batches.items():
-                for message in messages:
-                    self.record(tp.topic, message)
+        async for records in polls(self.consumer, poll_ms=200):
+            for message in records:
+                self.record(message.topic, message)
 
     def record(self, topic: str, message: Any) -> None:
         key = (message.key or b"").decode("utf-8", "replace")
@@ -539,9 +533,7 @@ async def measure(
 
     ``cpu_roots`` names processes whose CPU time (with their descendants) is reported.
     """
-    consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None, enable_auto_commit=False)
     producer = AIOKafkaProducer(**producer_options(settings))
-    await consumer.start()
     await producer.start()
     # Read every output partition from its start (a fresh broker) or from its current end
     # (a shared one), with the positions fixed now, before anything is published.
@@ -549,17 +541,15 @@ async def measure(
     # topics on Apache Kafka until it names them).
     tps = [
         TopicPartition(topic, p)
-        for topic in all_topics(settings)
+        for topic in pipeline_topics(settings)
         if topic != ARTICLES
         for p in await producer.partitions_for(topic)
     ]
-    consumer.assign(tps)
-    if fresh_broker:
-        await consumer.seek_to_beginning(*tps)
-    else:
-        await consumer.seek_to_end(*tps)
-    for tp in tps:
-        await consumer.position(tp)
+    reading = contextlib.AsyncExitStack()
+    start: Start = "beginning" if fresh_broker else "end"
+    consumer = await reading.enter_async_context(
+        open_consumer(settings, partitions=tps, start=start)
+    )
     collector = Collector(consumer)
     reader = asyncio.create_task(collector.run())
     try:
@@ -596,7 +586,7 @@ async def measure(
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await producer.stop()
-        await consumer.stop()
+        await reading.aclose()
 
     # An article counts once every routed copy its routes name has arrived.
     routed_ms = {i: collector.routed_time(i) for i in ids}
@@ -945,20 +935,12 @@ def synthetic_articles(path: Path, count: int, tag: str) -> int:
 
 async def count_keys(settings: Settings, prefix: str, expected: int) -> int:
     """How many distinct keys starting with ``prefix`` are on the input topic."""
-    consumer = AIOKafkaConsumer(
-        ARTICLES, **kafka_options(settings), group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
     seen: set[bytes] = set()
-    idle_since = time.monotonic()
-    try:
-        while len(seen) < expected and time.monotonic() - idle_since < 10:
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for messages in batches.values():
-                seen.update(m.key for m in messages if (m.key or b"").startswith(prefix.encode()))
-                idle_since = time.monotonic()
-    finally:
-        await consumer.stop()
+    async with open_consumer(settings, [ARTICLES]) as consumer:
+        async for batch in polls(consumer, poll_ms=500, max_records=10_000, idle=10):
+            seen.update(m.key for m in batch if (m.key or b"").startswith(prefix.encode()))
+            if len(seen) >= expected:
+                break
     return len(seen)
 
 
@@ -989,7 +971,7 @@ def publish_main(args: argparse.Namespace) -> dict[str, Any]:
             # Python start-up and imports, which the wall time includes.
             clock = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-c", "import streams.cli, streams.producer"],
+                [sys.executable, "-c", "import streams.cli, streams.sources"],
                 cwd=ROOT,
                 env=env,
                 check=True,

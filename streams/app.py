@@ -7,16 +7,14 @@ Agents live in ``agents/`` and register themselves on :data:`app` when imported
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.consumer.group_coordinator import GroupCoordinator
-from aiokafka.errors import UnknownMemberIdError
-from faust.transport.drivers import aiokafka as _driver
 
-from streams import codecs  # noqa: F401  (registers the orjson codec)
-from streams.metadata import CLIENT_ID_PREFIX, forbid_topic_auto_creation
+from streams import (
+    codecs,  # noqa: F401  (registers the orjson codec)
+    patches,
+)
 from streams.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -48,110 +46,8 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-def _replace_once(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
-    """Replace ``owner.<name>`` by ``make(original)``, once per process (the app module may
-    be imported again, and a second wrapper would wrap the first)."""
-    original = getattr(owner, name)
-    if getattr(original, "wirestream_patched", False):
-        return
-    replacement = make(original)
-    replacement.wirestream_patched = True
-    setattr(owner, name, replacement)
-
-
 #: The fetch wait (s) on Tansu unless WIRESTREAM_FETCH_MAX_WAIT says otherwise.
 TANSU_FETCH_MAX_WAIT = 0.05
-#: The fetch wait (ms) the worker's consumer asks for; None keeps Faust's 1.5 s. Set by
-#: :func:`configure_for_broker` (by default on Tansu only).
-_fetch_max_wait_ms: int | None = None
-
-
-def _bounded_fetch_wait() -> None:
-    """Make Faust's consumer ask the broker to answer fetches within ``_fetch_max_wait_ms``
-    (when set: on the embedded Tansu broker only).
-
-    Faust hard-codes ``fetch_max_wait_ms=1500`` and the embedded broker holds a fetch
-    for the whole wait even when data arrives (measured: a record produced 0.3 s into a
-    1 s wait is returned at 1 s), which adds up to that wait to each article's latency.
-    Apache Kafka answers as soon as data arrives (tests/integration/test_broker_quirks.py
-    on both engines), so there a short wait would only mean more fetches while idle, and
-    Faust's wait stays. The value is set on the consumer before it starts.
-    """
-
-    def wrap(create: Any) -> Any:
-        def create_worker_consumer(self: Any, transport: Any) -> Any:
-            consumer = create(self, transport)
-            if _fetch_max_wait_ms is not None:
-                consumer._fetch_max_wait_ms = _fetch_max_wait_ms
-            return consumer
-
-        return create_worker_consumer
-
-    _replace_once(_driver.AIOKafkaConsumerThread, "_create_worker_consumer", wrap)
-
-
-def _commit_only_as_a_group_member() -> None:
-    """Make the group consumer refuse to commit offsets while it is not a group member.
-
-    When a heartbeat fails, aiokafka resets the member id and generation and rejoins.
-    A commit sent in between goes out with no member and generation -1, which a broker
-    stores when the group is empty, as it is on a broker that restarted with no state.
-    The records that worker fetched from its old positions then set the committed
-    offsets of the new log, and after the rejoin it skips that log's first records
-    (seen in the broker-outage soak test, tests/soak/test_outage.py). Refused, the
-    commit fails as one after a rebalance does; Faust skips it and the records are read
-    again after the rejoin (at-least-once). The check runs right before the request is
-    built, so a reset cannot slip in between.
-    """
-
-    def wrap(do_commit: Any) -> Any:
-        async def member_commit(self: Any, assignment: Any, offsets: Any) -> None:
-            if offsets and self._subscription.subscription is not None and not self.member_id:
-                log.info(
-                    "Commit refused while rejoining group %s: %d offsets",
-                    self.group_id,
-                    len(offsets),
-                )
-                raise UnknownMemberIdError("not a group member (rejoining); commit refused")
-            await do_commit(self, assignment, offsets)
-
-        return member_commit
-
-    _replace_once(GroupCoordinator, "_do_commit_offsets", wrap)
-
-
-async def seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None]:
-    """Seek each assigned partition to its committed offset, and those with none (or 0)
-    to the beginning; return the committed offsets (None where there is none).
-
-    aiokafka's ``seek_to_committed`` only moves partitions whose committed offset is
-    above 0 and leaves the others where the fetcher got to. Faust relies on it to rewind
-    after it throws records away: records fetched while the flow is paused for a
-    rebalance are dropped ("getmany called while flow not active"), then it seeks back
-    to the committed offsets. For a partition with no commit yet that seek did nothing,
-    so the dropped records were never read again (a worker that rejoined after the
-    embedded broker restarted empty enriched nothing, in 3 of 49 runs of the outage
-    soak test; tests/soak/test_outage.py now forces that race). Going back to the
-    beginning is what ``auto_offset_reset="earliest"`` (this app's setting) does for a
-    partition with no commit.
-    """
-    committed: dict[Any, int | None] = await consumer.seek_to_committed()
-    fresh = [tp for tp, offset in committed.items() if not offset]
-    if fresh:
-        await consumer.seek_to_beginning(*fresh)
-    return committed
-
-
-def _rewind_partitions_without_commits() -> None:
-    """Make Faust's consumer use :func:`seek_to_committed_or_beginning`."""
-
-    def wrap(_: Any) -> Any:
-        async def seek_to_committed(self: Any) -> Any:
-            return await self.call_thread(seek_to_committed_or_beginning, self._ensure_consumer())
-
-        return seek_to_committed
-
-    _replace_once(_driver.AIOKafkaConsumerThread, "seek_to_committed", wrap)
 
 
 def session_timeout(settings: Settings, kind: str) -> float:
@@ -168,15 +64,16 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     :func:`streams.broker.broker_kind`), before the worker starts its consumer.
 
     Only the fetch wait is Tansu's (WIRESTREAM_FETCH_MAX_WAIT, when set, applies on
-    both). The other two patches fix the client (aiokafka and Faust) and apply on both
-    brokers: tests/streams/test_app.py shows Apache Kafka storing a commit without
-    membership for an empty group, and aiokafka's seek leaving a partition without a
-    commit where the fetcher got to, as on Tansu. Returns a line saying what was chosen."""
-    global _fetch_max_wait_ms
+    both; :class:`streams.patches.ConsumerThread` uses it). The other patches fix the
+    client (aiokafka and Faust) and apply on both brokers: tests/streams/test_app.py
+    shows Apache Kafka storing a commit without membership for an empty group, and
+    aiokafka's seek leaving a partition without a commit where the fetcher got to, as on
+    Tansu (streams/patches.py, docs/patches.md). Returns a line saying what was chosen."""
     wait = settings.fetch_max_wait
     if wait is None and kind == "tansu":
         wait = TANSU_FETCH_MAX_WAIT
-    _fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
+    patches.fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
+    _fetch_max_wait_ms = patches.fetch_max_wait_ms
     app.conf.broker_session_timeout = session_timeout(settings, kind)
     broker = "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)"
     fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
@@ -188,17 +85,18 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
 
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app for these settings (for Apache Kafka until
-    :func:`configure_for_broker` says otherwise)."""
-    _bounded_fetch_wait()
-    _commit_only_as_a_group_member()
-    _rewind_partitions_without_commits()
-    forbid_topic_auto_creation()
+    :func:`configure_for_broker` says otherwise). No library internals are changed here:
+    the worker applies :mod:`streams.patches` when it starts."""
+    patches.register_transport()
     return faust.App(
         settings.app_id,
         broker=settings.broker,
+        # The consumer's transport: Faust's aiokafka one with the consumer thread of
+        # streams/patches.py (fetch wait, rewind), named by its URL scheme.
+        broker_consumer=patches.consumer_url(settings.broker),
         # A "wirestream" client id: its metadata requests never auto-create a topic
-        # (streams/metadata.py); the worker creates its topics before it starts.
-        broker_client_id=f"{CLIENT_ID_PREFIX}-worker",
+        # (streams/patches.py); the worker creates its topics before it starts.
+        broker_client_id=f"{patches.CLIENT_ID_PREFIX}-worker",
         broker_credentials=_credentials(settings),
         # Tansu makes a group join wait session_timeout / 2, and a restarted worker waits for
         # its dead predecessor to time out: short sessions keep both short (heartbeats

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -26,6 +25,7 @@ from streams.settings import ENV_PREFIX, Settings, explain_error, get_settings, 
 
 if TYPE_CHECKING:
     from agents.routing import Routes
+    from streams.consume import Isolation
 
 ROUTED_PREFIXES = ("wirestream.topic.", "wirestream.lang.")
 #: Local broker engines (streams/broker.py); not imported from there to keep startup light.
@@ -158,14 +158,24 @@ def choose_web_port(settings: Settings, out: TextIO | None = None) -> Settings:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.broker import broker_kind
+    from streams.patches import PatchError, apply_patches
     from streams.topics import all_topics, ensure_topics
 
+    try:  # once, before anything else: a library at another version stops it here
+        apply_patches(get_settings())
+    except PatchError as exc:
+        raise CliError(str(exc)) from None
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)
-    asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
+    asyncio.run(ensure_topics(settings, all_topics(routes)))
     kind = asyncio.run(broker_kind(settings))
-    import agents.enrich  # noqa: F401  (registers enrich_articles)
+    from streams.sinks import SinkError
+
+    try:
+        import agents.enrich  # noqa: F401  (registers enrich_articles)
+    except SinkError as exc:
+        raise CliError(str(exc)) from None
     from streams.app import app, configure_for_broker
     from streams.worker import Worker
 
@@ -182,7 +192,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from streams.producer import WatchError, publish, watch
+    from streams.sources import WatchError, publish, watch
 
     settings = get_settings()
     if args.watch:
@@ -267,13 +277,20 @@ def _close_names(name: str, names: set[str]) -> str:
     return f"did you mean {' or '.join(close)}?" if close else "no topic has a close name"
 
 
-def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
-        **kafka_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+def _reader(
+    settings: Settings,
+    topics: Sequence[str],
+    from_beginning: bool,
+    isolation_level: Isolation = "read_uncommitted",
+) -> Any:
+    """A started consumer (no group) of ``topics`` for ``subscribe`` and ``run``."""
+    from streams.consume import open_consumer
+
+    return open_consumer(
+        settings,
+        topics,
+        start="beginning" if from_beginning else "end",
+        isolation_level=isolation_level,
         metadata_max_age_ms=5000,
     )
 
@@ -287,51 +304,41 @@ async def subscribe(
     as_json: bool,
     timeout: float | None,
     out: TextIO,
+    isolation_level: Isolation = "read_uncommitted",
 ) -> int:
-    """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds."""
+    """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds
+    (``isolation_level="read_committed"``: only records of committed transactions)."""
+    from streams.consume import polls
+
     await check_topics(settings, topics)
-    consumer = _consumer(settings, topics, from_beginning)
-    await consumer.start()
     seen = 0
-    last = time.monotonic()
-    try:
-        while limit is None or seen < limit:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                if output_closed(out):
-                    raise BrokenPipeError(errno.EPIPE, "output closed")
-                if timeout is not None and time.monotonic() - last > timeout:
-                    break
-                continue
-            last = time.monotonic()
-            for tp, messages in sorted(
-                batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)
-            ):
-                for m in messages:
-                    try:
-                        record = codecs.loads(m.value or b"null")
-                    except ValueError:
-                        record = {"undecodable": len(m.value or b"")}
-                    if as_json:
-                        line = codecs.dumps(
-                            {
-                                "topic": tp.topic,
-                                "partition": tp.partition,
-                                "offset": m.offset,
-                                "key": (m.key or b"").decode("utf-8", "replace"),
-                                "value": record,
-                            }
-                        ).decode()
-                    else:
-                        line = describe(tp.topic, record)
-                    print(line, file=out, flush=True)
-                    seen += 1
-                    if limit is not None and seen >= limit:
-                        break
+    if limit is not None and limit <= 0:
+        return seen
+    async with _reader(settings, topics, from_beginning, isolation_level) as consumer:
+        async for records in polls(consumer, poll_ms=500, idle=timeout):
+            if not records and output_closed(out):
+                raise BrokenPipeError(errno.EPIPE, "output closed")
+            for m in records:
+                try:
+                    record = codecs.loads(m.value or b"null")
+                except ValueError:
+                    record = {"undecodable": len(m.value or b"")}
+                if as_json:
+                    line = codecs.dumps(
+                        {
+                            "topic": m.topic,
+                            "partition": m.partition,
+                            "offset": m.offset,
+                            "key": (m.key or b"").decode("utf-8", "replace"),
+                            "value": record,
+                        }
+                    ).decode()
+                else:
+                    line = describe(m.topic, record)
+                print(line, file=out, flush=True)
+                seen += 1
                 if limit is not None and seen >= limit:
-                    break
-    finally:
-        await consumer.stop()
+                    return seen
     return seen
 
 
@@ -356,7 +363,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_reroute(args: argparse.Namespace) -> int:
-    from agents.route import reroute
+    from agents.reroute import reroute
     from streams.topics import ensure_topics, registry
 
     settings = get_settings()
@@ -434,7 +441,8 @@ async def group_members(settings: Settings) -> int:
 async def run(args: argparse.Namespace) -> int:
     """Broker (if local and not running) + worker + publish seeds + show routed articles."""
     from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
-    from streams.producer import publish
+    from streams.consume import polls
+    from streams.sources import publish
     from streams.topics import all_topics, ensure_topics
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
@@ -450,7 +458,8 @@ async def run(args: argparse.Namespace) -> int:
     from agents.routing import load_routes
 
     settings = get_settings()
-    load_routes(settings.routes)  # a bad routes file stops it before anything starts
+    routes = load_routes(settings.routes)  # a bad routes file stops it before anything starts
+    topics = all_topics(routes)
     broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
@@ -479,8 +488,8 @@ async def run(args: argparse.Namespace) -> int:
                     "member(s): another worker may enrich these articles too (the embedded "
                     "broker also lists workers that have stopped)"
                 )
-        created = await ensure_topics(settings)
-        say(f"{len(all_topics(settings))} topics ready ({len(created)} created)")
+        created = await ensure_topics(settings, topics)
+        say(f"{len(topics)} topics ready ({len(created)} created)")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             worker = subprocess.Popen(
@@ -490,10 +499,8 @@ async def run(args: argparse.Namespace) -> int:
                 env=os.environ.copy(),
             )
         say(f"worker started (pid {worker.pid}, log {log_path})")
-        outputs = [t for t in all_topics(settings) if t.startswith(ROUTED_PREFIXES)]
-        consumer = _consumer(settings, outputs, from_beginning=True)
-        await consumer.start()
-        try:
+        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES)]
+        async with _reader(settings, outputs, from_beginning=True) as consumer:
             # Only records written after this publish, for the ids it published, count:
             # records of earlier runs (same ids, seeds have fixed ids) are not this run's.
             since_ms = int(time.time() * 1000)
@@ -502,6 +509,7 @@ async def run(args: argparse.Namespace) -> int:
             ids = set(report.ids)
             waiting = set(ids)
             deadline = time.monotonic() + args.timeout
+            polling = polls(consumer, poll_ms=500)
             while waiting or not args.once:
                 if worker.poll() is not None:
                     say(f"worker exited with {worker.returncode}; see {log_path}")
@@ -509,22 +517,18 @@ async def run(args: argparse.Namespace) -> int:
                 if args.once and time.monotonic() > deadline:
                     say(f"timed out: {len(waiting)} article(s) not routed: {sorted(waiting)}")
                     return 1
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp, messages in sorted(batch.items(), key=lambda kv: kv[0].topic):
-                    for m in messages:
-                        key = (m.key or b"").decode("utf-8", "replace")
-                        if m.timestamp < since_ms or m.value is None:
-                            continue  # an older record (or a tombstone) already there
-                        say(describe(tp.topic, codecs.loads(m.value or b"null")))
-                        if key in waiting:
-                            waiting.discard(key)
-                            if not waiting:
-                                say(f"all {len(ids)} articles routed")
-                                if not args.once:
-                                    say("watching for more (wirestream publish FILE); Ctrl-C stops")
+                for m in await anext(polling):
+                    key = (m.key or b"").decode("utf-8", "replace")
+                    if m.timestamp < since_ms or m.value is None:
+                        continue  # an older record (or a tombstone) already there
+                    say(describe(m.topic, codecs.loads(m.value or b"null")))
+                    if key in waiting:
+                        waiting.discard(key)
+                        if not waiting:
+                            say(f"all {len(ids)} articles routed")
+                            if not args.once:
+                                say("watching for more (wirestream publish FILE); Ctrl-C stops")
             return 0 if report.ok else 1
-        finally:
-            await consumer.stop()
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

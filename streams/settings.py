@@ -147,6 +147,21 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
     )
+    extra_sinks: str = Field(
+        "",
+        description=(
+            "Outputs the worker sends to besides Kafka, after Kafka: comma-separated"
+            " `module:factory` names, each factory called with the settings and returning a"
+            " streams.sinks.Sink (docs/architecture.md)."
+        ),
+    )
+    allow_unpinned_patches: bool = Field(
+        False,
+        description=(
+            "Start the worker on a faust-streaming or aiokafka version other than the pinned"
+            " ones its patches were written for (streams/patches.py; docs/patches.md)."
+        ),
+    )
     broker_port: Port = Field(
         9092, description="Port of the embedded broker (`wirestream broker`)."
     )
@@ -218,8 +233,8 @@ def get_settings() -> Settings:
 def kafka_options(settings: Settings) -> dict[str, object]:
     """Connection options for aiokafka clients (bootstrap servers, TLS, SASL). The client
     id starts with ``wirestream``, so the client never makes the broker auto-create a
-    topic (:mod:`streams.metadata`)."""
-    from streams.metadata import CLIENT_ID_PREFIX, forbid_topic_auto_creation
+    topic (:func:`streams.patches.forbid_topic_auto_creation`)."""
+    from streams.patches import CLIENT_ID_PREFIX, forbid_topic_auto_creation
 
     forbid_topic_auto_creation()
     options: dict[str, object] = {

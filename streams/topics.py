@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from streams.settings import Settings, kafka_options
-
-if TYPE_CHECKING:  # agents.routing imports this module; routes are loaded lazily below
-    from agents.routing import Routes
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +25,27 @@ INTERNAL_TOPICS = frozenset({ARTICLES, ENRICHED, DEADLETTER, RETRACTIONS})
 #: Topics created per request by :func:`ensure_topics`: one request with thousands of
 #: topics outlasts the admin client's request timeout.
 CREATE_BATCH = 100
+
+
+class _Condition(Protocol):
+    def describe(self) -> str: ...
+
+
+class _Route(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def when(self) -> _Condition: ...
+
+
+class RouteTable(Protocol):
+    """What the registry needs of a routes file (``agents.routing.Routes`` is one):
+    ``streams`` never imports ``agents``; the caller loads the routes."""
+
+    @property
+    def routes(self) -> Sequence[_Route]: ...
 
 
 def internal_topic(name: str, app_id: str) -> str | None:
@@ -48,7 +67,7 @@ class TopicInfo:
     fed_by: str
 
 
-def registry(routes: Routes) -> list[TopicInfo]:
+def registry(routes: RouteTable) -> list[TopicInfo]:
     """Every topic the pipeline reads or writes, with what feeds it."""
     info = [
         TopicInfo(ARTICLES, "wirestream publish (raw input)"),
@@ -62,24 +81,20 @@ def registry(routes: Routes) -> list[TopicInfo]:
     return info
 
 
-def all_topics(settings: Settings, routes: Routes | None = None) -> list[str]:
-    """Names of every topic to create before workers start."""
-    if routes is None:
-        from agents.routing import load_routes
-
-        routes = load_routes(settings.routes, app_id=settings.app_id)
+def all_topics(routes: RouteTable) -> list[str]:
+    """Names of every topic to create before workers start (``routes``: the loaded
+    routes file, e.g. ``agents.routing.load_routes(settings.routes)``)."""
     return [t.name for t in registry(routes)]
 
 
 async def ensure_topics(
-    settings: Settings, names: list[str] | None = None, *, batch: int = CREATE_BATCH
+    settings: Settings, names: Sequence[str], *, batch: int = CREATE_BATCH
 ) -> list[str]:
     """Create missing topics with the configured partition count; return those created.
 
     Topics are created ``batch`` per request, each request awaited before the next, so
     thousands of routed topics are created within the admin client's request timeout.
     """
-    names = names if names is not None else all_topics(settings)
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:

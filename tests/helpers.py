@@ -16,14 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from streams.broker import LocalBroker, local_broker
+from streams.consume import open_consumer, polls
+from streams.settings import Settings
+from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 #: Set by ``--broker-engine`` (tests/conftest.py) or by the caller.
 ENGINE_ENV = "WIRESTREAM_TEST_ENGINE"
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the pipeline's topics and the routed ones its routes file names."""
+    from agents.routing import pipeline_topics
+
+    return asyncio.run(ensure_topics(settings, pipeline_topics(settings)))
 
 
 def broker_engine() -> str:
@@ -72,35 +81,19 @@ async def read_topics(
 ) -> list[Record]:
     """Read ``topics`` from the beginning until ``until(records)`` is true (or, without
     ``until``, until ``idle`` seconds pass with nothing new), at most ``timeout`` s."""
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        metadata_max_age_ms=1000,
-    )
-    await consumer.start()
     records: list[Record] = []
-    start = last = time.monotonic()
-    try:
-        while time.monotonic() - start < timeout:
-            batch = await consumer.getmany(timeout_ms=300)
-            for tp, messages in batch.items():
-                for m in messages:
-                    try:
-                        value = orjson.loads(m.value) if m.value else None
-                    except orjson.JSONDecodeError:
-                        value = None
-                    key = m.key.decode("utf-8", "replace") if m.key is not None else None
-                    records.append(Record(tp.topic, tp.partition, m.offset, key, value, m.value))
-                last = time.monotonic()
+    async with open_consumer(servers, list(topics), metadata_max_age_ms=1000) as consumer:
+        quiet = idle if until is None and idle else None
+        async for batch in polls(consumer, poll_ms=300, timeout=timeout, idle=quiet):
+            for m in batch:
+                try:
+                    value = orjson.loads(m.value) if m.value else None
+                except orjson.JSONDecodeError:
+                    value = None
+                key = m.key.decode("utf-8", "replace") if m.key is not None else None
+                records.append(Record(m.topic, m.partition, m.offset, key, value, m.value))
             if until is not None and until(records):
                 break
-            if until is None and idle and time.monotonic() - last > idle:
-                break
-    finally:
-        await consumer.stop()
     return records
 
 

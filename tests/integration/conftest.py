@@ -6,7 +6,6 @@ Never skipped: if the broker or the worker cannot start, the tests error.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +14,15 @@ import pytest
 
 from streams.broker import LocalBroker
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from tests.helpers import ROOT, WorkerProcess, free_port, new_broker, start_worker, worker_env
+from tests.helpers import (
+    ROOT,
+    WorkerProcess,
+    create_topics,
+    free_port,
+    new_broker,
+    start_worker,
+    worker_env,
+)
 
 #: Small limit so the oversize test stays quick; the default is 1 MB.
 MAX_ARTICLE_BYTES = 200_000
@@ -63,7 +69,7 @@ def worker(
     settings: Settings, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """One `wirestream worker` for the whole session, started after the topics exist."""
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     handle = start_worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
     try:
         yield handle

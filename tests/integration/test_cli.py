@@ -24,10 +24,10 @@ from agents.enrich import get_routes
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
 from streams.kafka_engine import default_cache_dir, kafka_version
-from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
+from streams.sources import producer_options
 from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, SEEDS, broker_engine, free_port, read, worker_env
+from tests.helpers import ROOT, SEEDS, broker_engine, create_topics, free_port, read, worker_env
 from tests.integration.conftest import Worker, cli
 
 pytestmark = pytest.mark.integration
@@ -146,7 +146,7 @@ def test_reroute_sends_only_what_changed_and_tombstones_what_is_dropped(
     the same routes, it sends nothing."""
     env = worker_env(own_broker.url, tmp_path / "data")
     servers = [own_broker.bootstrap_servers]
-    asyncio.run(ensure_topics(Settings(broker=own_broker.url)))
+    create_topics(Settings(broker=own_broker.url))
     records = [
         enriched_record("rr-sport", "en", ["sport"]),
         enriched_record("rr-politics", "en", ["politics"]),
@@ -343,7 +343,7 @@ def topics_on(settings: Settings) -> set[str]:
 def test_subscribe_to_a_misspelt_topic_says_so_and_creates_nothing(
     env: dict[str, str], settings: Settings
 ) -> None:
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     started = time.monotonic()
     result = cli(env, "subscribe", "wirestream.topic.sports")  # no --timeout: must not hang
     assert result.returncode == 1
@@ -425,7 +425,7 @@ def test_subscribe_into_a_closed_pipe_ends_quietly(env: dict[str, str], settings
 
 
 def test_subscribe_interrupted_exits_130(env: dict[str, str], settings: Settings) -> None:
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "subscribe", "wirestream.topic.weather"],
         cwd=ROOT,
@@ -449,7 +449,7 @@ def test_run_once_counts_only_records_of_this_run(
     has written them, and does not show the old records."""
     articles = [json.loads(line) for line in (SEEDS / "wire.jsonl").read_text().splitlines()]
     settings = Settings(broker=own_broker.url)
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     for article in articles:
         stale = {**article, "headline": "STALE RECORD", "routes": [ENRICHED, "x"]}
         for topic in ("wirestream.topic.sport", "wirestream.topic.politics"):

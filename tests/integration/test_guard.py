@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaProducer
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, read, start_worker, worker_env
+from streams.topics import ARTICLES, DEADLETTER
+from tests.helpers import ROOT, create_topics, read, start_worker, worker_env
 from tests.integration.test_worker import alive, children
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_a_slow_article_costs_itself_not_its_batch_nor_the_worker(tmp_path: Path
     broker = EmbeddedBroker(port=0).start()
     try:
         servers = [f"127.0.0.1:{broker.port}"]
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         env = worker_env(
             broker.url,
             tmp_path / "data",

@@ -28,8 +28,16 @@ from agents.routing import ENRICHED
 from schemas.records import json_schema
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, free_port, read, start_worker, trigger_sentence, worker_env
+from streams.topics import ARTICLES, DEADLETTER
+from tests.helpers import (
+    ROOT,
+    create_topics,
+    free_port,
+    read,
+    start_worker,
+    trigger_sentence,
+    worker_env,
+)
 from tests.integration.conftest import MAX_OUTPUT_BYTES, Worker
 
 pytestmark = pytest.mark.integration
@@ -140,7 +148,7 @@ def test_a_failed_send_commits_nothing_and_the_batch_comes_again(tmp_path: Path)
             FAULT_FAIL_SEND_MARKER=str(marker),
         )
         settings = Settings(broker=env["WIRESTREAM_BROKER"])
-        asyncio.run(ensure_topics(settings))
+        create_topics(settings)
         log = tmp_path / "worker.log"
         first = start_worker(env, log)
         keys = [f"batch-{n}" for n in range(6)]

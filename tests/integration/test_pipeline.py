@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 
 from agents.enrich import enrich, get_nlp
-from agents.routing import ENRICHED, load_routes
+from agents.routing import ENRICHED, load_routes, pipeline_topics
 from schemas.records import json_schema
-from streams.producer import load_file
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, all_topics
+from streams.sources import load_file
+from streams.topics import ARTICLES, DEADLETTER
 from tests.helpers import SEEDS, read
 from tests.integration.conftest import Worker, cli
 
@@ -45,7 +45,7 @@ def test_every_seed_reaches_exactly_its_predicted_topics(
     assert result.returncode == 0, result.stderr
     assert f"published {len(articles)} articles" in result.stderr
 
-    outputs = [t for t in all_topics(settings) if t not in (ARTICLES, DEADLETTER)]
+    outputs = [t for t in pipeline_topics(settings) if t not in (ARTICLES, DEADLETTER)]
     wanted = Counter((i, t) for i, topics in predicted.items() for t in topics)
 
     def arrived(records: list) -> bool:

@@ -20,13 +20,21 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.broker import LocalBroker
+from streams.consume import open_consumer, polls
 from streams.settings import Settings
-from streams.topics import ARTICLES, ensure_topics
-from tests.helpers import WorkerProcess, broker_engine, new_broker, start_worker, worker_env
+from streams.topics import ARTICLES
+from tests.helpers import (
+    WorkerProcess,
+    broker_engine,
+    create_topics,
+    new_broker,
+    start_worker,
+    worker_env,
+)
 
 pytestmark = pytest.mark.soak
 
@@ -81,23 +89,14 @@ class Collector:
         self._thread.start()
 
     async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            ENRICHED,
-            bootstrap_servers=self.servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=1000,
-        )
-        await consumer.start()
-        try:
-            while not self._stop.is_set():
-                for messages in (await consumer.getmany(timeout_ms=200)).values():
-                    for m in messages:
-                        key = (m.key or b"").decode()
-                        self.keys[key] += 1
-                        self.first_at.setdefault(key, time.monotonic())
-        finally:
-            await consumer.stop()
+        async with open_consumer(self.servers, [ENRICHED], metadata_max_age_ms=1000) as consumer:
+            async for records in polls(consumer, poll_ms=200):
+                for m in records:
+                    key = (m.key or b"").decode()
+                    self.keys[key] += 1
+                    self.first_at.setdefault(key, time.monotonic())
+                if self._stop.is_set():
+                    break
 
     def unique(self) -> int:
         return len(self.keys)
@@ -135,7 +134,7 @@ async def publish(servers: list[str], n: int) -> None:
 def cluster(tmp_path: Path) -> Iterator[tuple[LocalBroker, dict[str, str], Collector]]:
     broker = new_broker(tmp_path / "broker").start()
     env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-soak")
-    asyncio.run(ensure_topics(Settings(broker=broker.url)))
+    create_topics(Settings(broker=broker.url))
     collector = Collector([f"127.0.0.1:{broker.port}"])
     try:
         yield broker, env, collector

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
+from streams.consume import open_consumer, polls
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import SEEDS, start_worker, worker_env
+from streams.topics import ARTICLES, DEADLETTER
+from tests.helpers import SEEDS, create_topics, start_worker, worker_env
 
 # Not in `make soak` (CI) yet: after the merge of the linear-cost and guard work every
 # article is routed, every hostile one enriched and memory stays under 600 MB, but the p99
@@ -191,33 +192,24 @@ async def collect(
     """First broker timestamp (s) of each key on wirestream.enriched, and each key's
     dead letter, read until every normal key is enriched and every hostile one is
     enriched or dead-lettered (at most ``timeout`` s)."""
-    consumer = AIOKafkaConsumer(
-        ENRICHED,
-        DEADLETTER,
-        bootstrap_servers=servers,
-        group_id=None,
-        auto_offset_reset="earliest",
+    enriched: dict[str, float] = {}
+    dead: dict[str, dict] = {}
+    async with open_consumer(
+        servers,
+        [ENRICHED, DEADLETTER],
         metadata_max_age_ms=1000,
         fetch_max_bytes=8_000_000,
         max_partition_fetch_bytes=8_000_000,
-    )
-    await consumer.start()
-    enriched: dict[str, float] = {}
-    dead: dict[str, dict] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for tp, batch in (await consumer.getmany(timeout_ms=300)).items():
-                for m in batch:
-                    key = (m.key or b"").decode()
-                    if tp.topic == ENRICHED:
-                        enriched.setdefault(key, m.timestamp / 1000)
-                    else:
-                        dead[key] = orjson.loads(m.value)
+    ) as consumer:
+        async for batch in polls(consumer, poll_ms=300, timeout=timeout):
+            for m in batch:
+                key = (m.key or b"").decode()
+                if m.topic == ENRICHED:
+                    enriched.setdefault(key, m.timestamp / 1000)
+                else:
+                    dead[key] = orjson.loads(m.value)
             if normal <= set(enriched) and hostile <= set(enriched) | set(dead):
                 break
-    finally:
-        await consumer.stop()
     return enriched, dead
 
 
@@ -234,7 +226,7 @@ def test_hostile_bodies_among_normal_traffic(tmp_path: Path) -> None:
     broker = EmbeddedBroker(port=0).start()
     try:
         servers = [f"127.0.0.1:{broker.port}"]
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         env = worker_env(broker.url, tmp_path / "data", WIRESTREAM_APP_ID="wirestream-hostile")
         worker = start_worker(env, tmp_path / "worker.log")
         sampler = TreeSampler(worker.process.pid)

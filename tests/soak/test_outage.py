@@ -24,10 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.routing import ENRICHED
 from streams.settings import Settings
-from streams.topics import ARTICLES, ensure_topics
+from streams.topics import ARTICLES
 from tests.helpers import (
     ROOT,
     WorkerProcess,
+    create_topics,
     free_port,
     new_broker,
     on_kafka,
@@ -89,7 +90,7 @@ def ride_out_an_outage(tmp_path: Path, **extra_env: str) -> WorkerProcess:
     broker = new_broker(tmp_path / "broker", port).start()
     servers = [f"127.0.0.1:{port}"]
     settings = Settings(broker=broker.url)
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     env = worker_env(broker.url, tmp_path / "a", **extra_env)
     group = "wirestream"  # the workers' consumer group (worker_env sets no WIRESTREAM_APP_ID)
     survivor = start_worker(env, tmp_path / "survivor.log")
@@ -120,7 +121,7 @@ def ride_out_an_outage(tmp_path: Path, **extra_env: str) -> WorkerProcess:
                 assert time.monotonic() < deadline, "no committed offsets after the restart"
                 time.sleep(0.5)
             assert kept == committed
-        asyncio.run(ensure_topics(settings))
+        create_topics(settings)
         after = [f"post-{i}" for i in range(20)]
         asyncio.run(publish(servers, after))
         assert enriched_ids(servers, after) == set(after)

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import new_broker, on_kafka, read, start_worker, worker_env
+from streams.topics import ARTICLES, DEADLETTER
+from tests.helpers import create_topics, new_broker, on_kafka, read, start_worker, worker_env
 
 pytestmark = pytest.mark.soak
 
@@ -110,7 +110,7 @@ def test_ten_thousand_hostile_messages(tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         stack.callback(broker.stop)
         servers = [f"127.0.0.1:{broker.port}"]
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         worker = start_worker(worker_env(broker.url, tmp_path), tmp_path / "worker.log")
         stack.callback(worker.stop)  # also when an assertion fails
         pid = worker.process.pid

@@ -1,4 +1,4 @@
-"""The Faust app's consumer patches (streams/app.py), against a broker of the test engine:
+"""The Faust app's consumer patches (streams/patches.py), against a broker of the test engine:
 on Apache Kafka (``make test-kafka``) the same tests show whether it needs them too."""
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from aiokafka.errors import (
 from aiokafka.protocol.commit import OffsetCommitRequest
 from aiokafka.protocol.group import HeartbeatRequest
 
-from streams.app import seek_to_committed_or_beginning  # importing creates the app
+from streams.patches import apply_patches, seek_to_committed_or_beginning
+from streams.settings import Settings
 from tests.helpers import new_broker
 
 pytestmark = pytest.mark.integration
+apply_patches(Settings())  # what the worker does when it starts
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,18 @@ import faust
 import pytest
 
 import streams.app as app_module
+import streams.patches as patches_module
 from streams.app import configure_for_broker
 from streams.settings import Settings
 
 
 @pytest.fixture
 def fresh_app() -> Iterator[faust.App]:
-    before = app_module._fetch_max_wait_ms
+    before = patches_module.fetch_max_wait_ms
     try:
         yield faust.App("wirestream-profile-test", autodiscover=False)
     finally:
-        app_module._fetch_max_wait_ms = before
+        patches_module.fetch_max_wait_ms = before
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_profile_per_broker(
 ) -> None:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     line = configure_for_broker(fresh_app, settings, kind)
-    assert app_module._fetch_max_wait_ms == fetch_ms
+    assert patches_module.fetch_max_wait_ms == fetch_ms
     assert fresh_app.conf.broker_session_timeout == session_s
     assert f"session timeout {session_s:g} s" in line
 

@@ -20,21 +20,19 @@ import pytest
 from schemas.records import Article
 from schemas.validation import article_id, parse_article
 from streams.broker import BrokerError, EmbeddedBroker, free_port
-from streams.producer import (
+from streams.settings import Settings
+from streams.sources import (
     FAILED_DIR,
     PUBLISHED_DIR,
     FileError,
     PublishReport,
     WatchError,
-    _Changed,
-    _read_settled,
-    _signature,
     find_files,
     load_file,
     publish,
     watch,
 )
-from streams.settings import Settings
+from streams.sources.dropfolder import _Changed, _read_settled, _signature
 from streams.topics import ARTICLES, ensure_topics
 from tests.helpers import ROOT, Record, read_topics, worker_env
 

@@ -1,21 +1,9 @@
-"""Read wire articles from files and publish them to ``wirestream.articles``.
+"""The drop folder: publish every regular file put in a folder, now and later.
 
-Readers (chosen by extension, case-insensitive):
-
-* ``.txt`` — the seed format: first non-blank line is the headline; the second is the
-  standfirst when the file has at least three non-blank lines and that line does not end
-  with terminal punctuation; the remaining lines are the body, joined with ``"\\n"``.
-* ``.json`` — one article object, or a list of them.
-* ``.jsonl`` / ``.ndjson`` — one article object per non-blank line.
-* directories — recursively, in sorted order; hidden files and folders are skipped and
-  other extensions are ignored with a note.
-
-Every article goes through :func:`schemas.validation.article_from_dict`, so the id is
-derived from headline and body when absent and a re-sent article keeps its Kafka key.
-Loading is all-or-nothing per file: a file with any bad article publishes nothing and is
-reported as a :class:`FileError`; the other files go on. Only regular files are read
-(a FIFO or a device is refused without blocking). The drop folder (:func:`watch`) reads
-only settled regular files inside its folder and never follows a symbolic link.
+Only settled regular files inside the folder are read (through the reader table,
+:mod:`streams.sources.readers`), never through a symbolic link (``O_NOFOLLOW`` at every
+step); each handled file is moved to ``.published/`` or to ``.failed/`` with its error
+beside it, and a stop (signal or event) lets the file in hand finish.
 """
 
 from __future__ import annotations
@@ -28,458 +16,31 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from schemas.records import Article
-from schemas.validation import InvalidArticle, article_from_dict, loads_json, parse_article
-from streams.broker import BrokerError, wait_for_broker
-from streams.codecs import dumps
-from streams.settings import Settings, get_settings, kafka_options
-from streams.topics import ARTICLES, ensure_topics
+from streams.settings import Settings
+from streams.sources.publisher import PublishReport, _say, _start_producer, send_items
+from streams.sources.readers import (
+    FileError,
+    Loaded,
+    file_kind,
+    parse_items,
+    read_fd,
+    reader_for,
+    shown,
+    suffix_list,
+)
+from streams.topics import ARTICLES
 
-TEXT_SUFFIXES = frozenset({".txt"})
-JSON_SUFFIXES = frozenset({".json"})
-JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
-#: A second line ending with one of these is body text, not a standfirst.
-TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u2019", "'")
-#: Sends gathered per round trip; well above 5,000 small articles/s on the embedded broker.
-SEND_CHUNK = 2000
 PUBLISHED_DIR = ".published"
 FAILED_DIR = ".failed"
-_BOM = b"\xef\xbb\xbf"
-_SUFFIX_LIST = ".txt, .json, .jsonl or .ndjson"
 T = TypeVar("T")
 
-
-def shown(path: str | os.PathLike[str]) -> str:
-    """A file name as one printable line: as it is when it is printable UTF-8, otherwise
-    the ``repr`` of its bytes (names need not be UTF-8 and may hold control characters)."""
-    text = os.fspath(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return repr(os.fsencode(text))
-    return text if text.isprintable() else repr(text)
-
-
-def _file_kind(mode: int) -> str:
-    """What a non-regular file is, for messages."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "not a regular file"
-
-
-class FileError(Exception):
-    """A file that publishes nothing, and why. ``str()`` is ``"PATH: REASON"``."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str, code: str = "invalid") -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.code = code
-        super().__init__(f"{shown(self.path)}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.reason, self.code))
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One validated article, its encoded Kafka value and the file it came from."""
-
-    path: str
-    article: Article
-    value: bytes
-
-    @property
-    def key(self) -> bytes:
-        return self.article.id.encode()
-
-
-@dataclass
-class PublishReport:
-    """What :func:`publish` (or :func:`watch`) did."""
-
-    published: int = 0
-    ids: list[str] = field(default_factory=list)
-    failed_files: list[FileError] = field(default_factory=list)
-    files: int = 0
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when no file failed (the CLI exits non-zero otherwise)."""
-        return not self.failed_files
-
-    @property
-    def errors(self) -> list[str]:
-        """One readable message per failed file."""
-        return [str(err) for err in self.failed_files]
-
-    def summary(self) -> str:
-        rate = f" ({self.published / self.seconds:,.0f}/s)" if self.seconds > 0 else ""
-        failed = f", {len(self.failed_files)} failed" if self.failed_files else ""
-        noun = "article" if self.published == 1 else "articles"
-        return (
-            f"published {self.published} {noun} from {self.files} files{failed} "
-            f"in {self.seconds:.2f} s{rate}"
-        )
-
-
-# -- readers ----------------------------------------------------------------------------
-def text_fields(text: str) -> dict[str, str]:
-    """Split seed-format text into headline, standfirst and body (no validation)."""
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        return {"headline": "", "standfirst": "", "body": ""}
-    headline, rest = lines[0], lines[1:]
-    standfirst = ""
-    if len(lines) >= 3 and not lines[1].endswith(TERMINAL_PUNCTUATION):
-        standfirst, rest = lines[1], lines[2:]
-    return {"headline": headline, "standfirst": standfirst, "body": "\n".join(rest)}
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise FileError(
-            path, f"not valid UTF-8 (line {line}, byte {exc.start})", "invalid_utf8"
-        ) from None
-
-
-def _encode(path: Path, where: str, article: Article, max_bytes: int) -> Loaded:
-    value = dumps(article.to_representation())
-    if len(value) > max_bytes:
-        raise FileError(
-            path,
-            f"{where}too_large: {len(value)} bytes is over the {max_bytes} byte limit",
-            "too_large",
-        )
-    return Loaded(str(path), article, value)
-
-
-def _from_dict(path: Path, where: str, data: Any, max_bytes: int) -> Loaded:
-    try:
-        article = article_from_dict(data)
-    except InvalidArticle as exc:
-        raise FileError(path, f"{where}{exc}", exc.code) from None
-    return _encode(path, where, article, max_bytes)
-
-
-def _read_text(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
-    fields = text_fields(_decode(path, raw))
-    return [_from_dict(path, "", fields, max_bytes)]
-
-
-def _read_json(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
-    text = _decode(path, raw)
-    try:
-        data = loads_json(text)
-    except orjson.JSONDecodeError as exc:
-        raise FileError(path, f"invalid_json: not valid JSON: {exc}", "invalid_json") from None
-    if isinstance(data, dict):
-        return [_from_dict(path, "", data, max_bytes)]
-    if not isinstance(data, list):
-        kind = "null" if data is None else type(data).__name__
-        raise FileError(
-            path,
-            f"not_an_object: a .json file must hold an article object or a list of them, "
-            f"got {kind}",
-            "not_an_object",
-        )
-    if not data:
-        raise FileError(path, "empty file: the JSON list has no articles", "empty")
-    return [_from_dict(path, f"item {n}: ", item, max_bytes) for n, item in enumerate(data, 1)]
-
-
-def _read_jsonl(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
-    _decode(path, raw)  # a file-level UTF-8 error names the line
-    loaded = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        where = f"line {n}: "
-        try:
-            article = parse_article(line.strip(), max_bytes=max_bytes)
-        except InvalidArticle as exc:
-            raise FileError(path, f"{where}{exc}", exc.code) from None
-        loaded.append(_encode(path, where, article, max_bytes))
-    if not loaded:
-        raise FileError(path, "empty file", "empty")
-    return loaded
-
-
-def parse_items(
-    path: str | os.PathLike[str], raw: bytes, settings: Settings | None = None
-) -> list[Loaded]:
-    """The validated articles of one file's bytes (``path`` chooses the reader and names
-    the file in errors); :class:`FileError` if any is bad."""
-    path = Path(path)
-    max_bytes = (settings or get_settings()).max_article_bytes
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise FileError(
-            path,
-            f"unsupported file type {suffix or '(none)'!r} (use {_SUFFIX_LIST})",
-            "unsupported",
-        )
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    if not raw.strip():
-        raise FileError(path, "empty file", "empty")
-    if suffix in TEXT_SUFFIXES:
-        return _read_text(path, raw, max_bytes)
-    if suffix in JSON_SUFFIXES:
-        return _read_json(path, raw, max_bytes)
-    return _read_jsonl(path, raw, max_bytes)
-
-
-def _read_fd(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def read_regular(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a regular file; :class:`FileError` for anything else. The file is
-    opened non-blocking and checked on the open descriptor, so a FIFO or a device never
-    blocks the reader (``publish DIR`` with a FIFO in it would otherwise hang)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise FileError(path, f"cannot read: {exc.strerror or exc}", "unreadable") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise FileError(path, "is a directory", "unreadable")
-        if not stat.S_ISREG(mode):
-            raise FileError(
-                path, f"{_file_kind(mode)}, not a regular file: not read", "not_regular"
-            )
-        return _read_fd(fd)
-    except OSError as exc:
-        raise FileError(path, f"cannot read: {exc.strerror or exc}", "unreadable") from None
-    finally:
-        os.close(fd)
-
-
-def load_items(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Loaded]:
-    """Like :func:`load_file`, keeping each article's encoded value for publishing."""
-    path = Path(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        return parse_items(path, b"", settings)  # the unsupported-type error
-    return parse_items(path, read_regular(path), settings)
-
-
-def load_file(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Article]:
-    """Read and validate every article of one file; :class:`FileError` if any is bad."""
-    return [item.article for item in load_items(path, settings)]
-
-
-def _hidden(parts: Iterable[str]) -> bool:
-    return any(part.startswith(".") for part in parts)
-
-
-def find_files(
-    paths: Iterable[str | os.PathLike[str]], notes: list[str] | None = None
-) -> list[Path]:
-    """Expand directories (recursive, sorted, hidden skipped); keep files as given.
-
-    Files of a directory with other extensions are skipped with a note appended to
-    ``notes``. A path that does not exist is kept, so loading it reports the error.
-    """
-    found: list[Path] = []
-    seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            found.append(path)
-
-    for given in paths:
-        root = Path(given)
-        if not root.is_dir():
-            add(root)
-            continue
-        inside: list[Path] = []
-        for current, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            inside += [Path(current) / name for name in files if not name.startswith(".")]
-        for path in sorted(inside, key=lambda p: p.relative_to(root).parts):
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                add(path)
-            elif notes is not None:
-                notes.append(f"skipped {path} (not {_SUFFIX_LIST})")
-    return found
-
-
-# -- publishing -------------------------------------------------------------------------
-def _is_tty(out: TextIO) -> bool:
-    isatty = getattr(out, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except (ValueError, OSError):
-        return False
-
-
-def _say(out: TextIO | None, message: str) -> None:
-    if out is not None:
-        print(message, file=out, flush=True)
-
-
-def producer_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka producer options: connection, acks=all, requests sized for big articles."""
-    max_request = max(settings.max_article_bytes + 64 * 1024, 1024 * 1024)
-    return {
-        **kafka_options(settings),
-        "acks": "all",
-        "enable_idempotence": False,
-        "linger_ms": 5,
-        "max_batch_size": min(256 * 1024, max_request),
-        "max_request_size": max_request,
-        "client_id": "wirestream-publish",
-    }
-
-
-async def _start_producer(
-    settings: Settings, timeout: float, create_topic: bool
-) -> AIOKafkaProducer:
-    """Wait for the broker (up to ``timeout`` s), create the topic, start a producer."""
-    await wait_for_broker(settings, timeout)
-    if create_topic:
-        await ensure_topics(settings, [ARTICLES])
-    producer = AIOKafkaProducer(**producer_options(settings))
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        with contextlib.suppress(Exception):
-            await producer.stop()
-        raise BrokerError(f"cannot connect a producer to {settings.broker}: {exc}") from exc
-    return producer
-
-
-async def send_items(
-    producer: AIOKafkaProducer,
-    items: Sequence[Loaded],
-    *,
-    topic: str = ARTICLES,
-    bar: Any = None,
-) -> tuple[list[Loaded], dict[str, FileError]]:
-    """Send in gathered chunks, wait for every delivery; return delivered and per-file errors."""
-    delivered: list[Loaded] = []
-    failures: dict[str, list[BaseException]] = {}
-    for start in range(0, len(items), SEND_CHUNK):
-        chunk = items[start : start + SEND_CHUNK]
-        pending: list[tuple[Loaded, asyncio.Future[Any]]] = []
-        for item in chunk:
-            try:
-                future = await producer.send(topic, item.value, key=item.key)
-            except Exception as exc:  # noqa: BLE001 - reported per file
-                failures.setdefault(item.path, []).append(exc)
-            else:
-                pending.append((item, future))
-        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        for (item, _), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failures.setdefault(item.path, []).append(result)
-            else:
-                delivered.append(item)
-        if bar is not None:
-            bar.update(len(chunk))
-    totals: dict[str, int] = {}
-    for item in items:
-        totals[item.path] = totals.get(item.path, 0) + 1
-    errors = {
-        path: FileError(
-            path,
-            f"delivery failed for {len(excs)} of {totals[path]} articles: "
-            f"{type(excs[0]).__name__}: {excs[0]}",
-            "delivery_failed",
-        )
-        for path, excs in failures.items()
-    }
-    return delivered, errors
-
-
-async def publish(
-    paths: Iterable[str | os.PathLike[str]],
-    settings: Settings,
-    *,
-    progress: bool = True,
-    out: TextIO | None = sys.stderr,
-    timeout: float = 30.0,
-    create_topic: bool = True,
-) -> PublishReport:
-    """Load every file, then publish all good articles to ``wirestream.articles``.
-
-    Files with any bad article publish nothing and are listed in ``failed_files``
-    (also printed to ``out``). The broker is retried for up to ``timeout`` seconds;
-    :class:`~streams.broker.BrokerError` if it stays unreachable. ``create_topic``
-    creates ``wirestream.articles`` with the configured partitions if it is missing
-    (brokers that auto-create topics would otherwise make it with their default).
-    """
-    started = time.monotonic()
-    report = PublishReport()
-    files = find_files(paths, report.notes)
-    for note in report.notes:
-        _say(out, f"note: {note}")
-    items: list[Loaded] = []
-    for path in files:
-        report.files += 1
-        try:
-            items += await asyncio.to_thread(load_items, path, settings)
-        except FileError as err:
-            report.failed_files.append(err)
-            _say(out, f"error: {err}")
-    if items:
-        producer = await _start_producer(settings, timeout, create_topic)
-        try:
-            from tqdm import tqdm
-
-            with tqdm(
-                total=len(items),
-                unit="article",
-                file=out,
-                disable=not (progress and out is not None and _is_tty(out)),
-                desc="publishing",
-                leave=False,
-            ) as bar:
-                delivered, errors = await send_items(producer, items, bar=bar)
-        finally:
-            await producer.stop()
-        for failure in errors.values():
-            report.failed_files.append(failure)
-            _say(out, f"error: {failure}")
-        report.published = len(delivered)
-        report.ids = [item.article.id for item in delivered]
-    report.seconds = time.monotonic() - started
-    return report
-
-
-# -- drop folder ------------------------------------------------------------------------
 #: Opening a directory or a file of the drop folder never follows a symbolic link, and a
 #: file is opened non-blocking so that a FIFO or a device cannot hang the watcher.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -593,10 +154,10 @@ def _scan(root: int) -> list[_Entry]:
                 finally:
                     os.close(sub)
             elif stat.S_ISREG(mode):
-                supported = Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES
+                supported = reader_for(entry.name) is not None
                 found.append(_Entry(parts, "file" if supported else "other", _signature(st)))
             else:
-                found.append(_Entry(parts, "special", _signature(st), _file_kind(mode)))
+                found.append(_Entry(parts, "special", _signature(st), file_kind(mode)))
 
     walk(root, ())
     return found
@@ -618,7 +179,7 @@ def _read_settled(root: int, rel: Rel, settled: Signature) -> bytes:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode) or _signature(before) != settled:
             raise _Changed("changed since it settled")
-        raw = _read_fd(fd)
+        raw = read_fd(fd)
         if _signature(os.fstat(fd)) != settled:
             raise _Changed("changed while it was read")
         return raw
@@ -756,7 +317,7 @@ class _Watcher:
         for entry in entries:
             shown_path = shown(self.path(entry.rel))
             if entry.kind == "other":
-                self.note(entry.rel, f"skipped {shown_path} (not {_SUFFIX_LIST})")
+                self.note(entry.rel, f"skipped {shown_path} (not {suffix_list()})")
             elif entry.kind == "special":
                 self.note(entry.rel, f"skipped {shown_path}: {entry.detail}, not a regular file")
             elif entry.kind == "error":

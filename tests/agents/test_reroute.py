@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from agents.enrich import get_routes
-from agents.route import route
+from agents.reroute import route
 from agents.routing import ENRICHED
 
 

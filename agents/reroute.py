@@ -14,14 +14,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from agents.deadletter import Received, refuse
-from agents.routing import ENRICHED, Routes
+from agents.routing import Routes
 from streams import codecs
-from streams.producer import producer_options
-from streams.settings import Settings, kafka_options
-from streams.topics import DEADLETTER
+from streams.consume import open_consumer, polls
+from streams.settings import Settings
+from streams.sources import producer_options
+from streams.topics import DEADLETTER, ENRICHED
 
 
 def route(value: bytes | None, routes: Routes) -> tuple[list[str], bytes]:
@@ -85,31 +86,23 @@ class RerouteReport:
 
 
 async def _latest(
-    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
+    settings: Settings, producer: AIOKafkaProducer
 ) -> tuple[dict[Any, tuple[Received, bytes | None]], int]:
-    """The last record per key on ``wirestream.enriched`` (from its start until it is
-    quiet), in first-seen order, and how many records were read."""
+    """The last record per key on ``wirestream.enriched`` (from its start to its end
+    offsets), in first-seen order, and how many records were read."""
     # The producer asks for this topic's metadata: the consumer's cluster view holds
     # no topics on Apache Kafka (it answers only the topics a client names).
     partitions = sorted(await producer.partitions_for(ENRICHED))
     tps = [TopicPartition(ENRICHED, p) for p in partitions]
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    # Some brokers (Tansu) report an end inside the last batch, so reading stops at
-    # the first quiet poll after every partition has reached its reported end.
-    ends = await consumer.end_offsets(tps)
     latest: dict[Any, tuple[Received, bytes | None]] = {}
     read = 0
-    while True:
-        batches = await consumer.getmany(timeout_ms=1000)
-        if not batches and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
-            break
-        for tp, messages in batches.items():
-            for m in messages:
+    async with open_consumer(settings, partitions=tps, start="beginning") as consumer:
+        async for records in polls(consumer, poll_ms=1000, until_end=True):
+            for m in records:
                 read += 1
-                msg = Received(m.key, m.value, tp.topic, tp.partition, m.offset, m.timestamp / 1000)
+                msg = Received(m.key, m.value, m.topic, m.partition, m.offset, m.timestamp / 1000)
                 # A key is always in one partition, so a later offset is a later record.
-                key = m.key if m.key is not None else (tp.partition, m.offset)
+                key = m.key if m.key is not None else (m.partition, m.offset)
                 latest.pop(key, None)
                 latest[key] = (msg, m.value)
     return latest, read
@@ -124,13 +117,11 @@ async def reroute(settings: Settings, routes: Routes) -> RerouteReport:
     second run with the same routes sends nothing). A record that is not an enriched
     record goes to the dead-letter topic (``invalid_enriched``); a tombstone is skipped.
     """
-    consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None, enable_auto_commit=False)
     producer = AIOKafkaProducer(**{**producer_options(settings), "client_id": "wirestream-reroute"})
-    await consumer.start()
     await producer.start()
     report = RerouteReport()
     try:
-        latest, report.read = await _latest(consumer, producer)
+        latest, report.read = await _latest(settings, producer)
         pending = []
         for msg, value in latest.values():
             if value is None:
@@ -156,5 +147,4 @@ async def reroute(settings: Settings, routes: Routes) -> RerouteReport:
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-        await consumer.stop()
     return report

@@ -1,0 +1,330 @@
+"""Readers: a table from format name to reader (:data:`READERS`).
+
+A reader turns one file's bytes into validated articles (:class:`Loaded`), or raises
+:class:`FileError` with a reason; it knows nothing about Kafka. The format is chosen by
+the file's extension, case-insensitive:
+
+* ``text`` (``.txt``) — the seed format: first non-blank line is the headline; the second
+  is the standfirst when the file has at least three non-blank lines and that line does
+  not end with terminal punctuation; the remaining lines are the body, joined with
+  ``"\\n"``.
+* ``json`` (``.json``) — one article object, or a list of them.
+* ``jsonl`` (``.jsonl`` / ``.ndjson``) — one article object per non-blank line.
+* directories — recursively, in sorted order; hidden files and folders are skipped and
+  other extensions are ignored with a note.
+
+Every article goes through :func:`schemas.validation.article_from_dict`, so the id is
+derived from headline and body when absent and a re-sent article keeps its Kafka key.
+Loading is all-or-nothing per file: a file with any bad article publishes nothing and is
+reported as a :class:`FileError`; the other files go on. Only regular files are read
+(a FIFO or a device is refused without blocking).
+
+A new format is one line: ``register("csv", (".csv",), read_csv)`` (or an entry in
+:data:`READERS`), where ``read_csv(path, raw, max_bytes)`` returns ``list[Loaded]``
+(build each with :func:`loaded`) or raises :class:`FileError`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.records import Article
+from schemas.validation import InvalidArticle, article_from_dict, loads_json, parse_article
+from streams.codecs import dumps
+from streams.settings import Settings, get_settings
+
+#: A second line ending with one of these is body text, not a standfirst.
+TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u2019", "'")
+_BOM = b"\xef\xbb\xbf"
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A file name as one printable line: as it is when it is printable UTF-8, otherwise
+    the ``repr`` of its bytes (names need not be UTF-8 and may hold control characters)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(os.fsencode(text))
+    return text if text.isprintable() else repr(text)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "not a regular file"
+
+
+class FileError(Exception):
+    """A file that publishes nothing, and why. ``str()`` is ``"PATH: REASON"``."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, code: str = "invalid") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.code = code
+        super().__init__(f"{shown(self.path)}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason, self.code))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One validated article, its encoded Kafka value and the file it came from."""
+
+    path: str
+    article: Article
+    value: bytes
+
+    @property
+    def key(self) -> bytes:
+        return self.article.id.encode()
+
+
+#: path (names the file in errors), the file's bytes (BOM removed, not blank), the
+#: article size limit -> the file's validated articles; FileError if any is bad.
+Reader = Callable[[Path, bytes, int], list[Loaded]]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A readable format: its name, the file extensions it reads and its reader."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: Reader
+
+
+def text_fields(text: str) -> dict[str, str]:
+    """Split seed-format text into headline, standfirst and body (no validation)."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return {"headline": "", "standfirst": "", "body": ""}
+    headline, rest = lines[0], lines[1:]
+    standfirst = ""
+    if len(lines) >= 3 and not lines[1].endswith(TERMINAL_PUNCTUATION):
+        standfirst, rest = lines[1], lines[2:]
+    return {"headline": headline, "standfirst": standfirst, "body": "\n".join(rest)}
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise FileError(
+            path, f"not valid UTF-8 (line {line}, byte {exc.start})", "invalid_utf8"
+        ) from None
+
+
+def loaded(path: Path, where: str, article: Article, max_bytes: int) -> Loaded:
+    """One validated article encoded for Kafka; :class:`FileError` (``too_large``) when
+    its encoded value is over ``max_bytes``. ``where`` prefixes the reason ("line 3: ")."""
+    value = dumps(article.to_representation())
+    if len(value) > max_bytes:
+        raise FileError(
+            path,
+            f"{where}too_large: {len(value)} bytes is over the {max_bytes} byte limit",
+            "too_large",
+        )
+    return Loaded(str(path), article, value)
+
+
+def _from_dict(path: Path, where: str, data: Any, max_bytes: int) -> Loaded:
+    try:
+        article = article_from_dict(data)
+    except InvalidArticle as exc:
+        raise FileError(path, f"{where}{exc}", exc.code) from None
+    return loaded(path, where, article, max_bytes)
+
+
+def _read_text(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
+    fields = text_fields(_decode(path, raw))
+    return [_from_dict(path, "", fields, max_bytes)]
+
+
+def _read_json(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
+    text = _decode(path, raw)
+    try:
+        data = loads_json(text)
+    except orjson.JSONDecodeError as exc:
+        raise FileError(path, f"invalid_json: not valid JSON: {exc}", "invalid_json") from None
+    if isinstance(data, dict):
+        return [_from_dict(path, "", data, max_bytes)]
+    if not isinstance(data, list):
+        kind = "null" if data is None else type(data).__name__
+        raise FileError(
+            path,
+            f"not_an_object: a .json file must hold an article object or a list of them, "
+            f"got {kind}",
+            "not_an_object",
+        )
+    if not data:
+        raise FileError(path, "empty file: the JSON list has no articles", "empty")
+    return [_from_dict(path, f"item {n}: ", item, max_bytes) for n, item in enumerate(data, 1)]
+
+
+def _read_jsonl(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
+    _decode(path, raw)  # a file-level UTF-8 error names the line
+    items = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        where = f"line {n}: "
+        try:
+            article = parse_article(line.strip(), max_bytes=max_bytes)
+        except InvalidArticle as exc:
+            raise FileError(path, f"{where}{exc}", exc.code) from None
+        items.append(loaded(path, where, article, max_bytes))
+    if not items:
+        raise FileError(path, "empty file", "empty")
+    return items
+
+
+#: Format name -> reader. Detection is by extension (:func:`reader_for`).
+READERS: dict[str, Format] = {
+    "text": Format("text", (".txt",), _read_text),
+    "json": Format("json", (".json",), _read_json),
+    "jsonl": Format("jsonl", (".jsonl", ".ndjson"), _read_jsonl),
+}
+
+
+def register(name: str, suffixes: Iterable[str], read: Reader) -> Format:
+    """Add (or replace) the reader of format ``name`` for files ending in ``suffixes``."""
+    fmt = Format(name, tuple(s.lower() for s in suffixes), read)
+    READERS[name] = fmt
+    return fmt
+
+
+def supported_suffixes() -> frozenset[str]:
+    """Every extension a reader is registered for."""
+    return frozenset(s for fmt in READERS.values() for s in fmt.suffixes)
+
+
+def suffix_list() -> str:
+    """The supported extensions for messages: ".txt, .json, .jsonl or .ndjson"."""
+    names = [s for fmt in READERS.values() for s in fmt.suffixes]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def reader_for(path: str | os.PathLike[str]) -> Format | None:
+    """The format that reads ``path`` (by its extension, case-insensitive), or None."""
+    suffix = Path(path).suffix.lower()
+    return next((fmt for fmt in READERS.values() if suffix in fmt.suffixes), None)
+
+
+def parse_items(
+    path: str | os.PathLike[str], raw: bytes, settings: Settings | None = None
+) -> list[Loaded]:
+    """The validated articles of one file's bytes (``path`` chooses the reader and names
+    the file in errors); :class:`FileError` if any is bad."""
+    path = Path(path)
+    max_bytes = (settings or get_settings()).max_article_bytes
+    fmt = reader_for(path)
+    if fmt is None:
+        suffix = path.suffix.lower()
+        raise FileError(
+            path,
+            f"unsupported file type {suffix or '(none)'!r} (use {suffix_list()})",
+            "unsupported",
+        )
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if not raw.strip():
+        raise FileError(path, "empty file", "empty")
+    return fmt.read(path, raw, max_bytes)
+
+
+def read_fd(fd: int) -> bytes:
+    """Everything left to read from an open descriptor."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file; :class:`FileError` for anything else. The file is
+    opened non-blocking and checked on the open descriptor, so a FIFO or a device never
+    blocks the reader (``publish DIR`` with a FIFO in it would otherwise hang)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FileError(path, f"cannot read: {exc.strerror or exc}", "unreadable") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise FileError(path, "is a directory", "unreadable")
+        if not stat.S_ISREG(mode):
+            raise FileError(path, f"{file_kind(mode)}, not a regular file: not read", "not_regular")
+        return read_fd(fd)
+    except OSError as exc:
+        raise FileError(path, f"cannot read: {exc.strerror or exc}", "unreadable") from None
+    finally:
+        os.close(fd)
+
+
+def load_items(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Loaded]:
+    """Like :func:`load_file`, keeping each article's encoded value for publishing."""
+    path = Path(path)
+    if reader_for(path) is None:
+        return parse_items(path, b"", settings)  # the unsupported-type error
+    return parse_items(path, read_regular(path), settings)
+
+
+def load_file(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Article]:
+    """Read and validate every article of one file; :class:`FileError` if any is bad."""
+    return [item.article for item in load_items(path, settings)]
+
+
+def find_files(
+    paths: Iterable[str | os.PathLike[str]], notes: list[str] | None = None
+) -> list[Path]:
+    """Expand directories (recursive, sorted, hidden skipped); keep files as given.
+
+    Files of a directory with other extensions are skipped with a note appended to
+    ``notes``. A path that does not exist is kept, so loading it reports the error.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append(path)
+
+    for given in paths:
+        root = Path(given)
+        if not root.is_dir():
+            add(root)
+            continue
+        inside: list[Path] = []
+        for current, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            inside += [Path(current) / name for name in files if not name.startswith(".")]
+        for path in sorted(inside, key=lambda p: p.relative_to(root).parts):
+            if reader_for(path) is not None:
+                add(path)
+            elif notes is not None:
+                notes.append(f"skipped {path} (not {suffix_list()})")
+    return found
