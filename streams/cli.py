@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import errno
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -411,11 +412,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise CliError(f"no such file or directory: {', '.join(missing)}")
+    restore = take_terminal()
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("stopped (worker and embedded broker stopped cleanly)", flush=True)
         raise Interrupted(EXIT_INTERRUPTED if args.once else EXIT_OK) from None
+    finally:
+        restore()
+
+
+def _set_foreground(fd: int, pgrp: int) -> None:
+    """Make ``pgrp`` the terminal's foreground group (SIGTTOU ignored: we may be behind)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, pgrp)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
+def take_terminal(fd: int = 0) -> Callable[[], None]:
+    """When ``fd`` is the terminal and we are in its foreground group, move this process
+    (and the worker it starts, which inherits the group) into its own process group and
+    make that the foreground one, so the terminal's Ctrl-C reaches only us and not a
+    parent such as ``make`` (which would report "Interrupt" and exit 130 although
+    everything stopped cleanly). Returns the function that gives the terminal back."""
+    try:
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return lambda: None  # no terminal, or started in the background: leave it
+        previous = os.getpgrp()
+        os.setpgid(0, 0)
+    except OSError:
+        return lambda: None  # a session leader, or no job control: keep today's behaviour
+    try:
+        _set_foreground(fd, os.getpgrp())
+    except OSError:
+        os.setpgid(0, previous)  # back where we were rather than behind the terminal
+        return lambda: None
+
+    def restore() -> None:
+        with contextlib.suppress(OSError):  # the previous group is gone (make exited)
+            _set_foreground(fd, previous)
+
+    return restore
 
 
 async def group_members(settings: Settings) -> int:

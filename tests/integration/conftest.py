@@ -7,8 +7,6 @@ Never skipped: if the broker or the worker cannot start, the tests error.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from streams.broker import LocalBroker
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.helpers import ROOT, WorkerProcess, free_port, new_broker, start_worker, worker_env
+from tests.helpers import WorkerProcess, free_port, new_broker, start_worker, worker_env
 
 #: Small limit so the oversize test stays quick; the default is 1 MB.
 MAX_ARTICLE_BYTES = 200_000
@@ -69,15 +67,3 @@ def worker(
         yield handle
     finally:
         handle.stop()
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``wirestream ARGS`` as a user would, against the test broker."""
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -27,8 +27,8 @@ from streams.kafka_engine import default_cache_dir, kafka_version
 from streams.producer import producer_options
 from streams.settings import Settings, kafka_options
 from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, SEEDS, broker_engine, free_port, read, worker_env
-from tests.integration.conftest import Worker, cli
+from tests.helpers import ROOT, SEEDS, broker_engine, cli, free_port, read, worker_env
+from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 

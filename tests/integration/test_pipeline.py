@@ -16,8 +16,8 @@ from schemas.records import json_schema
 from streams.producer import load_file
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, all_topics
-from tests.helpers import SEEDS, read
-from tests.integration.conftest import Worker, cli
+from tests.helpers import SEEDS, cli, read
+from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 
