@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import difflib
 import errno
+import logging
 import os
 import select
 import signal
@@ -457,8 +458,9 @@ def take_terminal(fd: int = 0) -> Callable[[], None]:
     return restore
 
 
-async def group_members(settings: Settings) -> int:
-    """How many members the consumer group ``app_id`` lists (0 when it has none)."""
+async def group_members(settings: Settings, leaving: str = "") -> int:
+    """How many members the consumer group ``app_id`` lists (0 when it has none), not
+    counting the member id ``leaving``."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(**kafka_options(settings))
@@ -467,7 +469,40 @@ async def group_members(settings: Settings) -> int:
         responses = await admin.describe_consumer_groups([settings.app_id])
     finally:
         await admin.close()
-    return sum(len(group[5]) for response in responses for group in response.groups)
+    members = [m[0] for response in responses for group in response.groups for m in group[5]]
+    return len([m for m in members if m != leaving])
+
+
+async def live_members(settings: Settings) -> int:
+    """How many live workers the group ``app_id`` has. The embedded broker keeps listing
+    the last member of a group after it stopped; a join attempt with another assignment
+    protocol (refused while a worker is live: InconsistentGroupProtocol) makes it drop
+    such a member, so the group is described again after one."""
+    if not await group_members(settings):
+        return 0
+    from streams.topics import ARTICLES
+
+    probe = AIOKafkaConsumer(
+        ARTICLES,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+        session_timeout_ms=int((settings.session_timeout or 6.0) * 1000),
+        heartbeat_interval_ms=1000,
+        **kafka_options(settings),
+    )
+    joined = ""
+    quiet = logging.getLogger("aiokafka.consumer.group_coordinator")  # the refusal is expected
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await asyncio.wait_for(probe.start(), timeout=20)
+        joined = str(probe._coordinator.member_id)  # noqa: SLF001 - the probe's own id
+    except (KafkaError, TimeoutError):
+        pass  # refused (a live worker or a stale member), or no answer: describe again
+    finally:
+        await probe.stop()
+        quiet.setLevel(level)
+    return await group_members(settings, leaving=joined)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -509,9 +544,16 @@ async def run(args: argparse.Namespace) -> int:
         else:
             say(f"using broker {settings.broker}")
             try:
-                members = await group_members(settings)
+                members = await (live_members if args.once else group_members)(settings)
             except KafkaError:
                 members = 0  # a broker that does not describe groups: nothing to note
+            if members and args.once:
+                # Its records for these articles would count as this run's: refuse.
+                raise CliError(
+                    f"another worker ({members} live member(s) of consumer group "
+                    f"{settings.app_id!r}) already consumes {settings.broker}; stop it, or "
+                    "point --broker at a broker of its own, then run --once again"
+                )
             if members:
                 say(
                     f"note: consumer group {settings.app_id!r} already lists {members} "
