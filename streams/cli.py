@@ -37,7 +37,7 @@ DESCRIPTION = """\
 wirestream: a news pipeline on Kafka. Publish articles, enrich them (entities, sentiment,
 events, IPTC topics) and route them to topics; read the routed topics.
 
-Every setting is also an environment variable WIRESTREAM_<NAME> (see README.md).
+Every setting is also an environment variable WIRESTREAM_<NAME> (see docs/settings.md).
 Exit status: 0 done, 1 bad input (a setting, a file, a routes file, a topic, a port),
 2 wrong usage, 3 broker unreachable or failing, 130 interrupted (Ctrl-C) before the
 job was done. Services (broker, worker, publish --watch, run without --once) exit 0
@@ -513,9 +513,19 @@ async def run(args: argparse.Namespace) -> int:
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
     # embedded broker are stopped in the `finally` below, never left behind.
+    # Ctrl-C (SIGINT) likewise. The stop is also remembered: a cancellation can be swallowed
+    # inside the consumer's fetch, and the worker, which got the terminal's Ctrl-C too, may
+    # exit first; the loop below then ends as a stop, not as a failed worker.
     main = asyncio.current_task()
-    if main is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        if main is not None:
+            main.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop)
     started = time.monotonic()
 
     def say(text: str) -> None:
@@ -584,6 +594,8 @@ async def run(args: argparse.Namespace) -> int:
             waiting = set(ids)
             deadline = time.monotonic() + args.timeout
             while waiting or not args.once:
+                if stopping.is_set():
+                    raise asyncio.CancelledError  # a stop whose cancellation was swallowed
                 if worker.poll() is not None:
                     say(f"worker exited with {worker.returncode}; see {log_path}")
                     return 1
