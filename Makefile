@@ -17,8 +17,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# Ctrl-C stops the worker and the embedded broker; `wirestream run` then exits 0, so make
-# prints no error (make itself still reports the interrupt to the shell as status 130).
+# Ctrl-C stops the worker and the embedded broker, and `make run` exits 0: in a terminal,
+# `wirestream run` takes the terminal's foreground process group, so the Ctrl-C reaches it
+# and its worker, not make (tests/integration/test_run_terminal.py).
 run: $(STAMP)
 	$(BIN)/wirestream run
 

@@ -253,7 +253,7 @@ def load_ner(path: Path | str) -> Language:
     """The saved NER pipeline (a single ``ner`` component) at ``path``."""
     path = Path(path)
     if not (path / "ner").is_dir():
-        raise FileNotFoundError(f"no trained NER at {path}: run training/ner/train.sh")
+        raise FileNotFoundError(f"no trained NER at {path}: run make train (training/ner/train.py)")
     return spacy.load(path)
 
 

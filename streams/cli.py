@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import errno
+import logging
 import os
 import select
 import signal
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -35,7 +37,7 @@ DESCRIPTION = """\
 wirestream: a news pipeline on Kafka. Publish articles, enrich them (entities, sentiment,
 events, IPTC topics) and route them to topics; read the routed topics.
 
-Every setting is also an environment variable WIRESTREAM_<NAME> (see README.md).
+Every setting is also an environment variable WIRESTREAM_<NAME> (see docs/settings.md).
 Exit status: 0 done, 1 bad input (a setting, a file, a routes file, a topic, a port),
 2 wrong usage, 3 broker unreachable or failing, 130 interrupted (Ctrl-C) before the
 job was done. Services (broker, worker, publish --watch, run without --once) exit 0
@@ -418,15 +420,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise CliError(f"no such file or directory: {', '.join(missing)}")
+    restore = take_terminal()
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("stopped (worker and embedded broker stopped cleanly)", flush=True)
         raise Interrupted(EXIT_INTERRUPTED if args.once else EXIT_OK) from None
+    finally:
+        restore()
 
 
-async def group_members(settings: Settings) -> int:
-    """How many members the consumer group ``app_id`` lists (0 when it has none)."""
+def _set_foreground(fd: int, pgrp: int) -> None:
+    """Make ``pgrp`` the terminal's foreground group (SIGTTOU ignored: we may be behind)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, pgrp)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
+def take_terminal(fd: int = 0) -> Callable[[], None]:
+    """When ``fd`` is the terminal and we are in its foreground group, move this process
+    (and the worker it starts, which inherits the group) into its own process group and
+    make that the foreground one, so the terminal's Ctrl-C reaches only us and not a
+    parent such as ``make`` (which would report "Interrupt" and exit 130 although
+    everything stopped cleanly). Returns the function that gives the terminal back."""
+    try:
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return lambda: None  # no terminal, or started in the background: leave it
+        previous = os.getpgrp()
+        os.setpgid(0, 0)
+    except OSError:
+        return lambda: None  # a session leader, or no job control: keep today's behaviour
+    try:
+        _set_foreground(fd, os.getpgrp())
+    except OSError:
+        os.setpgid(0, previous)  # back where we were rather than behind the terminal
+        return lambda: None
+
+    def restore() -> None:
+        with contextlib.suppress(OSError):  # the previous group is gone (make exited)
+            _set_foreground(fd, previous)
+
+    return restore
+
+
+async def group_members(settings: Settings, leaving: str = "") -> int:
+    """How many members the consumer group ``app_id`` lists (0 when it has none), not
+    counting the member id ``leaving``."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(**kafka_options(settings))
@@ -435,7 +476,40 @@ async def group_members(settings: Settings) -> int:
         responses = await admin.describe_consumer_groups([settings.app_id])
     finally:
         await admin.close()
-    return sum(len(group[5]) for response in responses for group in response.groups)
+    members = [m[0] for response in responses for group in response.groups for m in group[5]]
+    return len([m for m in members if m != leaving])
+
+
+async def live_members(settings: Settings) -> int:
+    """How many live workers the group ``app_id`` has. The embedded broker keeps listing
+    the last member of a group after it stopped; a join attempt with another assignment
+    protocol (refused while a worker is live: InconsistentGroupProtocol) makes it drop
+    such a member, so the group is described again after one."""
+    if not await group_members(settings):
+        return 0
+    from streams.topics import ARTICLES
+
+    probe = AIOKafkaConsumer(
+        ARTICLES,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+        session_timeout_ms=int((settings.session_timeout or 6.0) * 1000),
+        heartbeat_interval_ms=1000,
+        **kafka_options(settings),
+    )
+    joined = ""
+    quiet = logging.getLogger("aiokafka.consumer.group_coordinator")  # the refusal is expected
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await asyncio.wait_for(probe.start(), timeout=20)
+        joined = str(probe._coordinator.member_id)  # noqa: SLF001 - the probe's own id
+    except (KafkaError, TimeoutError):
+        pass  # refused (a live worker or a stale member), or no answer: describe again
+    finally:
+        await probe.stop()
+        quiet.setLevel(level)
+    return await group_members(settings, leaving=joined)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -447,9 +521,19 @@ async def run(args: argparse.Namespace) -> int:
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
     # embedded broker are stopped in the `finally` below, never left behind.
+    # Ctrl-C (SIGINT) likewise. The stop is also remembered: a cancellation can be swallowed
+    # inside the consumer's fetch, and the worker, which got the terminal's Ctrl-C too, may
+    # exit first; the loop below then ends as a stop, not as a failed worker.
     main = asyncio.current_task()
-    if main is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        if main is not None:
+            main.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop)
     started = time.monotonic()
 
     def say(text: str) -> None:
@@ -479,9 +563,16 @@ async def run(args: argparse.Namespace) -> int:
         else:
             say(f"using broker {settings.broker}")
             try:
-                members = await group_members(settings)
+                members = await (live_members if args.once else group_members)(settings)
             except KafkaError:
                 members = 0  # a broker that does not describe groups: nothing to note
+            if members and args.once:
+                # Its records for these articles would count as this run's: refuse.
+                raise CliError(
+                    f"another worker ({members} live member(s) of consumer group "
+                    f"{settings.app_id!r}) already consumes {settings.broker}; stop it, or "
+                    "point --broker at a broker of its own, then run --once again"
+                )
             if members:
                 say(
                     f"note: consumer group {settings.app_id!r} already lists {members} "
@@ -511,6 +602,8 @@ async def run(args: argparse.Namespace) -> int:
             deadline = time.monotonic() + args.timeout
             polling = polls(consumer, poll_ms=500)
             while waiting or not args.once:
+                if stopping.is_set():
+                    raise asyncio.CancelledError  # a stop whose cancellation was swallowed
                 if worker.poll() is not None:
                     say(f"worker exited with {worker.returncode}; see {log_path}")
                     return 1

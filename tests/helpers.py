@@ -164,6 +164,18 @@ def start_worker(env: dict[str, str], log: Path, *, ready: bool = True) -> Worke
     return worker
 
 
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``wirestream ARGS`` as a user would (``python -m streams.cli``, from the checkout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for CLI and worker subprocesses pointed at ``broker_url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESTREAM_")}

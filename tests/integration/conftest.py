@@ -6,8 +6,6 @@ Never skipped: if the broker or the worker cannot start, the tests error.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +13,6 @@ import pytest
 from streams.broker import LocalBroker
 from streams.settings import Settings
 from tests.helpers import (
-    ROOT,
     WorkerProcess,
     create_topics,
     free_port,
@@ -75,15 +72,3 @@ def worker(
         yield handle
     finally:
         handle.stop()
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``wirestream ARGS`` as a user would, against the test broker."""
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -27,8 +27,17 @@ from streams.kafka_engine import default_cache_dir, kafka_version
 from streams.settings import Settings, kafka_options
 from streams.sources import producer_options
 from streams.topics import ARTICLES, DEADLETTER, ensure_topics
-from tests.helpers import ROOT, SEEDS, broker_engine, create_topics, free_port, read, worker_env
-from tests.integration.conftest import Worker, cli
+from tests.helpers import (
+    ROOT,
+    SEEDS,
+    broker_engine,
+    cli,
+    create_topics,
+    free_port,
+    read,
+    worker_env,
+)
+from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 

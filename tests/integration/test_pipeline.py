@@ -16,8 +16,8 @@ from schemas.records import json_schema
 from streams.settings import Settings
 from streams.sources import load_file
 from streams.topics import ARTICLES, DEADLETTER
-from tests.helpers import SEEDS, read
-from tests.integration.conftest import Worker, cli
+from tests.helpers import SEEDS, cli, read
+from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 

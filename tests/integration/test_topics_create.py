@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.settings import Settings, kafka_options
 from streams.topics import CREATE_BATCH, PIPELINE_TOPICS, ensure_topics
-from tests.integration.conftest import cli
+from tests.helpers import cli
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ import argparse
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from streams.cli import EXIT_BROKER, EXIT_INPUT, EXIT_USAGE, choose_web_port, parser
 from streams.settings import Settings, get_settings
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, cli, free_port
 
 
 @pytest.fixture
@@ -29,17 +28,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         WIRESTREAM_WEB_PORT=str(free_port()),
     )
     return clean
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -4,12 +4,11 @@ one line (no traceback) before anything connects to a broker."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, free_port, worker_env
+from tests.helpers import cli, free_port, worker_env
 
 BAD_ROUTES = {
     "loop.toml": (
@@ -33,14 +32,7 @@ BAD_ROUTES = {
 def wirestream(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # an unreachable broker: the routes error must come first
     env = worker_env(f"kafka://127.0.0.1:{free_port()}", tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return cli(env, *args, timeout=60)
 
 
 @pytest.mark.parametrize(
