@@ -487,6 +487,8 @@ async def live_members(settings: Settings) -> int:
     such a member, so the group is described again after one."""
     if not await group_members(settings):
         return 0
+    from aiokafka import AIOKafkaConsumer
+
     from streams.topics import ARTICLES
 
     probe = AIOKafkaConsumer(
