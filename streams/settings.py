@@ -144,6 +144,16 @@ class Settings(BaseSettings):
             " join waits half of it), 6 on Apache Kafka (its least by default)."
         ),
     )
+    instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership of this worker on Apache Kafka (group.instance.id,"
+            " unique per worker): a worker restarted with the same id gets its partitions"
+            " back at once, with no rebalance of the group; a worker that stops for good"
+            " keeps them until the session timeout. Default: HOSTNAME-WEBPORT. 'off':"
+            " dynamic membership. Not used on the embedded Tansu broker."
+        ),
+    )
     shutdown_timeout: float = Field(
         8.0, gt=0, description="Seconds a stopping worker may take before it exits anyway."
     )
