@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -195,7 +196,7 @@ def one_run(
     flow = Flow(servers, run, partitions, rate)
     result: dict[str, Any] = {"mode": mode, "scenario": scenario, "run": n}
     try:
-        flow.wait_flowing(time.monotonic(), timeout=120)  # every partition assigned
+        flow.wait_flowing(time.monotonic(), timeout=240)  # every partition assigned
         time.sleep(3)
         victim = workers[-1]
         # the worker that will own the victim's partitions: the restarted one (a new log
@@ -222,6 +223,18 @@ def one_run(
     return result
 
 
+def print_protocol_table(runs: Sequence[dict[str, Any]]) -> None:
+    print(
+        f"{'mode':8} {'scenario':9} {'run':>3} {'assigned s':>11} {'survivor rebalances':>20} "
+        f"{'load1':>6}"
+    )
+    for r in runs:
+        print(
+            f"{r['mode']:8} {r['scenario']:9} {r['run']:>3} {r['assigned_s']:>11} "
+            f"{r['survivor_rebalances']:>20} {r['load']:>6.2f}"
+        )
+
+
 def print_table(runs: Sequence[dict[str, Any]]) -> None:
     print(
         f"{'mode':8} {'scenario':9} {'run':>3} {'ready s':>8} {'stalled s':>10} "
@@ -233,6 +246,105 @@ def print_table(runs: Sequence[dict[str, Any]]) -> None:
             f"{r['stalled_s']:>10} {r.get('after_ready_s', '-')!s:>14} {r['assigned_s']:>11} "
             f"{r['load']:>6.2f}"
         )
+
+
+#: A bare group member (``--protocol``): the worker's group settings (6 s session, 1 s
+#: heartbeats, Faust's 60 s rebalance timeout), printing "assigned T N" at each assignment
+#: (T: wall clock, N: partitions).
+MEMBER = """
+import asyncio, sys, time
+from aiokafka import AIOKafkaConsumer
+from aiokafka.abc import ConsumerRebalanceListener
+
+class Say(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked):
+        pass
+    def on_partitions_assigned(self, assigned):
+        print("assigned", time.time(), len(assigned), flush=True)
+
+async def main(servers, group, instance):
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers, group_id=group, group_instance_id=instance or None,
+        session_timeout_ms=6000, heartbeat_interval_ms=1000, rebalance_timeout_ms=60000,
+        enable_auto_commit=False,
+    )
+    consumer.subscribe([sys.argv[4]], listener=Say())
+    await consumer.start()
+    while True:
+        await consumer.getmany(timeout_ms=500)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
+"""
+
+
+class Member:
+    """A bare group member in its own process (so that SIGKILL is a real crash)."""
+
+    def __init__(self, servers: list[str], group: str, instance: str, topic: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", MEMBER, ",".join(servers), group, instance, topic],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.assignments: list[tuple[float, int]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            _, at, count = line.split()
+            self.assignments.append((float(at), int(count)))
+
+    def wait_assigned(self, after: int, timeout: float = 90) -> tuple[float, int]:
+        deadline = time.monotonic() + timeout
+        while len(self.assignments) <= after:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no assignment")
+            time.sleep(0.02)
+        return self.assignments[after]
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def protocol_run(
+    servers: list[str], mode: str, scenario: str, n: int, partitions: int
+) -> dict[str, Any]:
+    """Two bare members of one group; one is SIGKILLed and (``restart``) started again at
+    once with the same instance id, or (``takeover``) left dead."""
+    run = f"proto-{mode}-{scenario}-{n}"
+    ids = ("member-a", "member-b") if mode == "static" else ("", "")
+    a = Member(servers, run, ids[0], ARTICLES)
+    a.wait_assigned(0)
+    b = Member(servers, run, ids[1], ARTICLES)
+    b.wait_assigned(0)
+    time.sleep(3)  # settled: both members assigned
+    a_before = len(a.assignments)
+    result: dict[str, Any] = {"mode": mode, "scenario": scenario, "run": n}
+    try:
+        b.kill()
+        killed = time.time()
+        if scenario == "restart":
+            b = Member(servers, run, ids[1], ARTICLES)
+            at, count = b.wait_assigned(0)
+            result["assigned_s"] = round(at - killed, 2)
+            time.sleep(8)  # past the old session: would the survivor rebalance?
+        else:
+            deadline = time.monotonic() + 90
+            while not any(c == partitions for _, c in a.assignments[a_before:]):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the survivor did not take every partition")
+                time.sleep(0.02)
+            at = next(t for t, c in a.assignments[a_before:] if c == partitions)
+            result["assigned_s"] = round(at - killed, 2)
+        result["survivor_rebalances"] = len(a.assignments) - a_before
+    finally:
+        a.kill()
+        b.kill()
+    result["load"] = os.getloadavg()[0]
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,12 +359,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="articles/s published")
     parser.add_argument("--partitions", type=int, default=4, help="WIRESTREAM_PARTITIONS")
     parser.add_argument("--json", type=Path, help="write the runs here")
+    parser.add_argument(
+        "--protocol",
+        action="store_true",
+        help="bare aiokafka members instead of workers: the group protocol's share alone",
+    )
+    parser.add_argument("--keep", type=Path, help="keep the broker and worker logs here")
     args = parser.parse_args(argv)
 
     os.environ["WIRESTREAM_PARTITIONS"] = str(args.partitions)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="takeover-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
         broker = local_broker("kafka", free_port(), data_dir=workdir / "kafka").start()
         try:
             servers = [f"127.0.0.1:{broker.port}"]
@@ -260,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in range(1, args.repeat + 1):
                 for scenario in args.scenarios:
                     for mode in args.modes:
+                        if args.protocol:
+                            runs.append(protocol_run(servers, mode, scenario, n, args.partitions))
+                            print(json.dumps(runs[-1]), flush=True)
+                            continue
                         runs.append(
                             one_run(
                                 broker.url,
@@ -275,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(json.dumps(runs[-1]), flush=True)
         finally:
             broker.stop()
-    print_table(runs)
+    (print_protocol_table if args.protocol else print_table)(runs)
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {platform.node()}")
     if args.json:

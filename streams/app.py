@@ -203,7 +203,7 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     _fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
     app.conf.broker_session_timeout = session_timeout(settings, kind)
     instance = group_instance_id(settings, kind)
-    app.conf.consumer_group_instance_id = instance
+    app.conf.consumer_group_instance_id = instance  # type: ignore[assignment]  # None: off
     broker = "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)"
     fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
     return (

@@ -61,7 +61,14 @@ class Settings(BaseSettings):
     routes: FilePath = Field(
         PACKAGE_DATA / "routes.toml", description="Path of the routes file (TOML)."
     )
-    partitions: int = Field(4, ge=1, description="Partition count for topics we create.")
+    partitions: int = Field(
+        12,
+        ge=1,
+        description=(
+            "Partition count for topics we create: up to this many workers share the input"
+            " (adding partitions later moves article ids to other partitions)."
+        ),
+    )
     replication: int = Field(1, ge=1, description="Replication factor for topics we create.")
     data_dir: Path = Field(Path(".wirestream"), description="Faust data directory.")
     batch_size: int = Field(16, ge=1, description="Articles per NLP batch.")
