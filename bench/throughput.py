@@ -717,10 +717,11 @@ def run_pipeline(
     rate: float | None,
     keep_logs: Path | None,
     engine: str = "tansu",
+    partitions: int | None = None,
 ) -> RunResult:
     """Broker, topics, K workers, one measured Kafka run; then the limit run."""
     load_before = [round(x, 2) for x in os.getloadavg()]
-    partitions_wanted = max(4, 2 * workers)
+    partitions_wanted = partitions or max(4, 2 * workers)
     overrides = {"partitions": str(partitions_wanted)}
     if batch_size is not None:
         overrides["batch_size"] = str(batch_size)
@@ -880,6 +881,7 @@ def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
                 args.rate,
                 args.keep_logs,
                 args.engine,
+                args.partitions,
             )
         )
     print()
@@ -1040,6 +1042,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default="tansu",
         help="engine of the local broker started per run (default tansu)",
     )
+    p.add_argument("--partitions", type=int, help="partitions of the topics (default max(4, 2K))")
     p.add_argument("--batch-size", type=int, help="WIRESTREAM_BATCH_SIZE for workers and limit")
     p.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the worker logs here")
     args = p.parse_args(argv)

@@ -7,6 +7,8 @@ Agents live in ``agents/`` and register themselves on :data:`app` when imported
 from __future__ import annotations
 
 import logging
+import re
+import socket
 from typing import Any
 
 import faust
@@ -59,11 +61,33 @@ def session_timeout(settings: Settings, kind: str) -> float:
     return 5.0 if kind == "tansu" else 6.0
 
 
+def group_instance_id(settings: Settings, kind: str) -> str | None:
+    """The worker's static group member id (``group.instance.id``, KIP-345) on Apache
+    Kafka: ``WIRESTREAM_INSTANCE_ID`` (``--instance``), by default ``HOSTNAME-WEBPORT``
+    (unique per worker on a host, and the same when that worker restarts); None on Tansu
+    or when set to ``off`` (dynamic membership).
+
+    A restarted member with the same id gets its partitions back at once; without it the
+    group waits for the dead member's session to time out, then rebalances everyone.
+    aiokafka sends no LeaveGroup for a static member, so a worker stopped for good keeps
+    its partitions until the session timeout (6 s). Tansu: not used (not tested there)."""
+    if kind == "tansu":
+        return None
+    chosen = (settings.instance_id or "").strip()
+    if chosen.lower() == "off":
+        return None
+    if not chosen:
+        host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "worker"
+        chosen = f"{host}-{settings.web_port}"
+    return chosen
+
+
 def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     """Fit the app to the broker the worker found (``tansu`` or ``kafka``, from
     :func:`streams.broker.broker_kind`), before the worker starts its consumer.
 
-    Only the fetch wait is Tansu's (WIRESTREAM_FETCH_MAX_WAIT, when set, applies on
+    Static membership (:func:`group_instance_id`) is Apache Kafka's. Only the
+    fetch wait is Tansu's (WIRESTREAM_FETCH_MAX_WAIT, when set, applies on
     both; :class:`streams.patches.ConsumerThread` uses it). The other patches fix the
     client (aiokafka and Faust) and apply on both brokers: tests/streams/test_app.py
     shows Apache Kafka storing a commit without membership for an empty group, and
@@ -75,11 +99,14 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     patches.fetch_max_wait_ms = int(wait * 1000) if wait is not None else None
     _fetch_max_wait_ms = patches.fetch_max_wait_ms
     app.conf.broker_session_timeout = session_timeout(settings, kind)
+    instance = group_instance_id(settings, kind)
+    app.conf.consumer_group_instance_id = instance  # type: ignore[assignment]  # None: off
     broker = "the embedded Tansu" if kind == "tansu" else "Apache Kafka (or compatible)"
     fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
     return (
         f"broker is {broker}: fetch wait {fetch}, "
-        f"session timeout {app.conf.broker_session_timeout:g} s"
+        f"session timeout {app.conf.broker_session_timeout:g} s, "
+        + (f"static member {instance}" if instance else "dynamic membership")
     )
 
 

@@ -55,6 +55,7 @@ FLAG_SETTINGS = {
     "broker": ("broker", "--broker"),
     "routes": ("routes", "--routes"),
     "web_port": ("web_port", "--web-port"),
+    "instance": ("instance_id", "--instance"),
 }
 
 
@@ -692,6 +693,11 @@ def parser() -> argparse.ArgumentParser:
         "--web-port",
         type=int,
         help="web server port (default WIRESTREAM_WEB_PORT; a free port when 6066 is taken)",
+    )
+    w.add_argument(
+        "--instance",
+        help="static group member id on Apache Kafka (default WIRESTREAM_INSTANCE_ID, "
+        "else HOSTNAME-WEBPORT; 'off': dynamic membership)",
     )
     w.set_defaults(func=cmd_worker)
 

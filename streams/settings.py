@@ -61,7 +61,14 @@ class Settings(BaseSettings):
     routes: FilePath = Field(
         PACKAGE_DATA / "routes.toml", description="Path of the routes file (TOML)."
     )
-    partitions: int = Field(4, ge=1, description="Partition count for topics we create.")
+    partitions: int = Field(
+        12,
+        ge=1,
+        description=(
+            "Partition count for topics we create: up to this many workers share the input"
+            " (adding partitions later moves article ids to other partitions)."
+        ),
+    )
     replication: int = Field(1, ge=1, description="Replication factor for topics we create.")
     data_dir: Path = Field(Path(".wirestream"), description="Faust data directory.")
     batch_size: int = Field(16, ge=1, description="Articles per NLP batch.")
@@ -142,6 +149,16 @@ class Settings(BaseSettings):
         description=(
             "Consumer group session timeout (s). Default: 5 on the embedded Tansu broker (a"
             " join waits half of it), 6 on Apache Kafka (its least by default)."
+        ),
+    )
+    instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership of this worker on Apache Kafka (group.instance.id,"
+            " unique per worker): a worker restarted with the same id gets its partitions"
+            " back at once, with no rebalance of the group; a worker that stops for good"
+            " keeps them until the session timeout. Default: HOSTNAME-WEBPORT. 'off':"
+            " dynamic membership. Not used on the embedded Tansu broker."
         ),
     )
     shutdown_timeout: float = Field(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -118,7 +120,31 @@ async def ensure_topics(
                 log.warning("could not create %d topics: %s", len(failed), failed)
             created += [n for n in chunk if n not in failed]
         if created:
+            await wait_until_listed(admin, created)
             log.info("created %d topics with %d partitions", len(created), settings.partitions)
         return created
     finally:
         await admin.close()
+
+
+#: Seconds :func:`ensure_topics` waits for the topics it created to be in the metadata.
+LISTED_TIMEOUT = 60.0
+
+
+async def wait_until_listed(admin: Any, names: list[str], timeout: float = LISTED_TIMEOUT) -> None:
+    """Wait until the broker lists every topic in ``names``.
+
+    Apache Kafka answers CreateTopics once its controller has the topics, and each broker
+    learns them from the metadata log a moment later: a metadata request right after the
+    creation can still miss some (seen on a loaded machine with 250 topics: listed, some
+    were missing, and clients got UnknownTopicOrPartition). Tansu lists them at once.
+    """
+    wanted = set(names)
+    deadline = time.monotonic() + timeout
+    while missing := wanted - set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            log.warning(
+                "%d created topics are not listed yet: %s", len(missing), sorted(missing)[:5]
+            )
+            return
+        await asyncio.sleep(0.2)

@@ -114,3 +114,22 @@ def test_partitions_allow_every_replica_to_work() -> None:
     assert partitions >= services["worker"]["deploy"]["replicas"]
     # the topic job creates every topic in the registry, including routed ones
     assert len(registry(load_routes(Settings().routes))) >= 20
+
+
+def test_workers_are_static_members_with_ids_of_their_own() -> None:
+    """Replicated workers share one environment: a WIRESTREAM_INSTANCE_ID there would give
+    every replica the same static member id, and Apache Kafka fences all but one. Left
+    unset, each replica's id is its container's host name and the web port."""
+    services = compose()["services"]
+    worker = services["worker"]
+    assert "WIRESTREAM_INSTANCE_ID" not in worker["environment"]
+    assert "hostname" not in worker  # one host name per replica container
+    assert Settings.model_fields["instance_id"].default is None
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "WIRESTREAM_GUARANTEE: exactly_once" in text  # documented for the workers
+
+
+def test_compose_partitions_are_the_default_partition_count() -> None:
+    """Compose creates the topics with the partition count every other setup gets."""
+    env = compose()["services"]["topics"]["environment"]
+    assert int(env["WIRESTREAM_PARTITIONS"]) == Settings.model_fields["partitions"].default

@@ -3,6 +3,7 @@ the worker, even after ``kill -9``."""
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -72,14 +73,19 @@ def test_unknown_web_paths_answer_404(worker: Worker, env: dict[str, str], path:
     assert worker.alive()
 
 
-def test_the_worker_fits_itself_to_the_broker(worker: WorkerProcess) -> None:
+def test_the_worker_fits_itself_to_the_broker(worker: WorkerProcess, env: dict[str, str]) -> None:
     """It finds the broker's kind from its ApiVersions answer: Tansu's workarounds (the
-    short fetch wait) on Tansu only, and a session Apache Kafka accepts (6 s) there."""
+    short fetch wait) on Tansu only, and a session Apache Kafka accepts (6 s) there, with
+    static membership (HOSTNAME-WEBPORT) on Apache Kafka only."""
     if on_kafka():
+        member = f"{socket.gethostname()}-{env['WIRESTREAM_WEB_PORT']}"
         expected = (
             "broker is Apache Kafka (or compatible): fetch wait Faust's 1500 ms, "
-            "session timeout 6 s"
+            f"session timeout 6 s, static member {member}"
         )
     else:
-        expected = "broker is the embedded Tansu: fetch wait 50 ms, session timeout 5 s"
+        expected = (
+            "broker is the embedded Tansu: fetch wait 50 ms, session timeout 5 s, "
+            "dynamic membership"
+        )
     assert f"wirestream worker: {expected}" in worker.log_text()
