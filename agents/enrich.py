@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
+from agents.lanes import SlowLane, is_slow
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
@@ -305,13 +306,44 @@ async def enrich_articles(stream: Any) -> Any:
     """
     await start_nlp()
     size = settings.batch_size * max(1, settings.nlp_processes)
-    async for events in stream.take_events(size, within=settings.batch_wait):
-        hold(events)
-        try:
-            outputs = await run_nlp([received(e) for e in events])
-            await send_outputs(outputs)
-        except Exception as exc:
-            await fail_batch(events, exc)
-            raise
-        release(events)
-        yield len(outputs)
+    pool, threshold = nlp_pool(), settings.nlp_slow_tokens
+    lane: SlowLane[EventT] = SlowLane(enrich_slow, lambda e: e.message.key)
+    try:
+        async for events in stream.take_events(size, within=settings.batch_wait):
+            hold(events)
+            if pool is not None and threshold:
+                slow = [is_slow(e.message.value, threshold) for e in events]
+                try:
+                    events = lane.split(events, slow)
+                except BaseException as exc:  # the lane failed: the worker is stopping
+                    await fail_batch(events, exc)
+                    raise
+            try:
+                outputs = await run_nlp([received(e) for e in events]) if events else []
+                await send_outputs(outputs)
+            except Exception as exc:
+                await fail_batch(events, exc)
+                raise
+            release(events)
+            await lane.wait_for_room()
+            yield len(outputs)
+    finally:
+        await lane.close()
+
+
+async def enrich_slow(event: EventT) -> None:
+    """One article of the slow lane (``agents.lanes``): its NLP in the lane's process,
+    its outputs sent, then its event acknowledged; the worker stops if that fails.
+
+    The event holds two references (Faust's, which ``take_events`` drops when the agent
+    takes its next batch, and :func:`hold`'s): whichever acknowledgement comes last is
+    the final one, which lets Faust commit the offset."""
+    pool = nlp_pool()
+    assert pool is not None  # the lane is used only with NLP processes
+    try:
+        outputs = await pool.run_lane([received(event)])
+        await send_outputs(outputs)
+    except Exception as exc:
+        await fail_batch([event], exc)
+        raise
+    event.ack()

@@ -64,6 +64,8 @@ DEATHS_ALONE = 3
 START_TIMEOUT = 180.0
 #: Seconds a fork may take to answer.
 FORK_TIMEOUT = 30.0
+#: An attempt that takes this many seconds or more is logged (INFO).
+SLOW_ATTEMPT = 1.0
 #: Seconds between two reads of a working process's resident size.
 WATCH_INTERVAL = 0.1
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -345,7 +347,8 @@ class NlpPool:
     limit of ``memory_mb`` above their size at fork (0: none). The template starts on
     first use (and again if it dies); NLP processes are forked on first use and after
     every failure; a batch is split into contiguous chunks (key order kept), one per
-    process."""
+    process. One more process, forked on first use, is the slow lane's
+    (:meth:`run_lane`, ``agents.lanes``): it works beside the others."""
 
     def __init__(
         self,
@@ -358,7 +361,9 @@ class NlpPool:
     ) -> None:
         self.init, self.work = init, work
         self.deadline, self.memory_mb = deadline, memory_mb
-        self.slots: list[NlpProcess | None] = [None] * processes
+        self.processes = processes
+        #: The batch processes, then the slow lane's.
+        self.slots: list[NlpProcess | None] = [None] * (processes + 1)
         self.template: NlpTemplate | None = None
         self.lock = threading.Lock()
         #: Seconds each NLP process took from the fork request to ready, in order.
@@ -407,7 +412,7 @@ class NlpPool:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._template)
         await asyncio.gather(
-            *(loop.run_in_executor(None, self._process, i) for i in range(len(self.slots)))
+            *(loop.run_in_executor(None, self._process, i) for i in range(self.processes))
         )
 
     def close(self) -> None:
@@ -429,14 +434,28 @@ class NlpPool:
         def attempt() -> Outcome:
             return self._process(slot).run(batch, deadline)
 
-        return await loop.run_in_executor(None, attempt)
+        outcome = await loop.run_in_executor(None, attempt)
+        if outcome.seconds >= SLOW_ATTEMPT or outcome.failure:
+            log.info(
+                "NLP %s: %d article(s) in %.2f s%s",
+                "slow lane" if slot == self.processes else f"process {slot}",
+                len(batch),
+                outcome.seconds,
+                f" ({outcome.failure})" if outcome.failure else "",
+            )
+        return outcome
 
     async def run(self, batch: Sequence[Received]) -> list[Output]:
         """Outputs for ``batch`` in input order; see the module docstring for failures."""
-        step = -(-len(batch) // len(self.slots))  # contiguous chunks keep key order
+        step = -(-len(batch) // self.processes)  # contiguous chunks keep key order
         chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
         parts = await asyncio.gather(*(self._run_chunk(i, c) for i, c in enumerate(chunks)))
         return [out for part in parts for out in part]
+
+    async def run_lane(self, batch: Sequence[Received]) -> list[Output]:
+        """Outputs for ``batch`` in the slow lane's process (under the same deadline,
+        memory limit and retries), which may work while :meth:`run` does."""
+        return await self._run_chunk(self.processes, batch)
 
     async def _run_chunk(self, slot: int, chunk: Sequence[Received]) -> list[Output]:
         spent = [0.0]  # seconds of NLP attempts on this chunk so far
