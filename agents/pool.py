@@ -4,10 +4,13 @@ A template process (``spawn``-ed, single-threaded) loads the pipeline once; ever
 process is forked from it, so that it starts in about 0.1 s with the pipeline loaded
 and shares the template's pages (copy-on-write). An NLP process runs ``work(batch)``
 (``agents.enrich.process_batch``) for each batch the worker sends it over a pipe. The
-worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE`` seconds; past that it
-kills the process (SIGKILL: spaCy's tokenizer cannot be interrupted from inside) and
-forks a new one. An NLP process may grow ``WIRESTREAM_NLP_MEMORY_MB`` above the size it
-was forked with (the loaded pipeline, warmed on one short article), enforced twice:
+worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE`` seconds, not counting
+the time the process waited for a CPU (``/proc/PID/schedstat``: on a machine too busy
+to run it, an innocent batch is not killed and its work thrown away), and at most
+``WALL_DEADLINES`` deadlines of wall-clock time; past that it kills the process
+(SIGKILL: spaCy's tokenizer cannot be interrupted from inside) and forks a new one. An
+NLP process may grow ``WIRESTREAM_NLP_MEMORY_MB`` above the size it was forked with
+(the loaded pipeline, warmed on one short article), enforced twice:
 
 * ``RLIMIT_AS`` in the process, at its address space at fork + the limit: an allocation
   beyond it fails at once with ``MemoryError``, which the process reports for the batch
@@ -25,7 +28,8 @@ batch may take is bounded: its attempts may use ``BUDGET`` deadlines; articles a
 alone only while a full deadline more fits in that budget, and those left are then
 tried once more together, and dead-lettered together if that fails too. A batch
 therefore holds the worker at most ``(BUDGET + 1)`` deadlines plus process forks
-(per chunk: with ``WIRESTREAM_NLP_PROCESSES`` > 1 the chunks run side by side).
+(per chunk: with ``WIRESTREAM_NLP_PROCESSES`` > 1 the chunks run side by side), on a
+machine that gives it a CPU; ``WALL_DEADLINES`` times that on one that does not.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ Output = tuple[str, bytes | None, bytes]
 Work = Callable[[Sequence[Received]], list[Output]]
 
 MIB = 1 << 20
+#: An attempt's deadline counts the time its process could run, not the time it waited
+#: for a CPU on a busy machine (``run_delay``); this many deadlines of wall-clock time end
+#: it in any case.
+WALL_DEADLINES = 3
 #: A batch's attempts may take this many deadlines; see the module docstring.
 BUDGET = 4
 #: Times an article alone may kill its process (not by time or memory) before it is
@@ -96,6 +104,16 @@ def _vm_and_rss() -> tuple[int, int]:
         return 0, 0
     page = os.sysconf("SC_PAGE_SIZE")
     return int(size) * page, int(resident) * page
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but waiting for a CPU
+    (``/proc/PID/schedstat``; 0 where the kernel does not keep it)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _trim_heap() -> None:
@@ -277,20 +295,27 @@ class NlpProcess:
         the process's memory; the process is killed on a timeout or over the limit, and
         replaced after one that left its heap large (blocking: call it from a thread)."""
         began = time.monotonic()
+        waited = run_delay(self.pid)
         try:
             self.conn.send(list(batch))
         except (OSError, ValueError):
             return self._died(began)
-        end = began + deadline
+        hard_end = began + WALL_DEADLINES * deadline
         limit = self.idle_rss + self.memory_mb * MIB if self.memory_mb and self.idle_rss else 0
         while True:
-            remaining = end - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            # Time the process could run: not the time it waited for a CPU.
+            used = now - began - max(0.0, run_delay(self.pid) - waited)
+            if used >= deadline or now >= hard_end:
                 self.kill()
-                return Outcome(
-                    failure=TIMEOUT, detail=f"the NLP took over {deadline:g} s", seconds=deadline
-                )
-            if self.conn.poll(min(remaining, WATCH_INTERVAL)):
+                detail = f"the NLP took over {deadline:g} s"
+                if used < deadline:
+                    detail = (
+                        f"the NLP took over {WALL_DEADLINES * deadline:g} s of wall-clock time"
+                        f" ({used:.1f} s without its waits for a CPU)"
+                    )
+                return Outcome(failure=TIMEOUT, detail=detail, seconds=now - began)
+            if self.conn.poll(min(deadline - used, hard_end - now, WATCH_INTERVAL)):
                 break
             if limit and (rss := self.resident()) > limit:
                 self.kill()
