@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from agents import nlp as wsnlp
 from agents.deadletter import Received, refuse
-from agents.lanes import SlowLane, is_slow
+from agents.lanes import SlowLane, cost_groups, estimated_tokens
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
@@ -243,7 +243,9 @@ def _in_thread(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
 
 async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
     """:func:`process_batch` off the event loop: in a thread, or split across the NLP
-    processes. Outputs keep the input order either way.
+    processes. Outputs keep the input order either way. In NLP processes a batch goes in
+    groups of at most ``WIRESTREAM_NLP_BATCH_TOKENS`` estimated tokens, one call each
+    (``agents.lanes.cost_groups``).
 
     In NLP processes (``agents.pool``), an article that alone overruns the deadline or
     the memory limit, or kills its process three times, is dead-lettered
@@ -253,7 +255,11 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     pool = nlp_pool()
     if pool is None:
         return await asyncio.get_running_loop().run_in_executor(None, _in_thread, batch)
-    return await pool.run(batch)
+    tokens = [estimated_tokens(msg.value, 0) for msg in batch]
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for group in cost_groups(tokens, settings.nlp_batch_tokens):
+        out.extend(await pool.run(batch[group.start : group.stop]))
+    return out
 
 
 async def send_outputs(outputs: Sequence[Output]) -> None:
@@ -312,7 +318,7 @@ async def enrich_articles(stream: Any) -> Any:
         async for events in stream.take_events(size, within=settings.batch_wait):
             hold(events)
             if pool is not None and threshold:
-                slow = [is_slow(e.message.value, threshold) for e in events]
+                slow = [estimated_tokens(e.message.value, threshold) > threshold for e in events]
                 try:
                     events = lane.split(events, slow)
                 except BaseException as exc:  # the lane failed: the worker is stopping

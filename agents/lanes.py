@@ -53,6 +53,23 @@ def estimated_tokens(value: bytes | None, threshold: int) -> int:
     return len(_TOKEN.findall(value))
 
 
+def cost_groups(tokens: Sequence[int], max_tokens: int) -> list[range]:
+    """Contiguous groups of a batch (as index ranges, in order) of at most ``max_tokens``
+    estimated tokens each (an article over it alone in its group): each group is one NLP
+    call, so that a batch costs its NLP process no more time and memory per call than
+    one article at the token cap (``max_tokens`` 0: the whole batch in one group)."""
+    groups: list[range] = []
+    start = total = 0
+    for i, n in enumerate(tokens):
+        if max_tokens and i > start and total + n > max_tokens:
+            groups.append(range(start, i))
+            start, total = i, 0
+        total += n
+    if start < len(tokens):
+        groups.append(range(start, len(tokens)))
+    return groups
+
+
 def is_slow(value: bytes | None, threshold: int) -> bool:
     """Whether an article goes to the slow lane (``threshold`` 0: never)."""
     return threshold > 0 and estimated_tokens(value, threshold) > threshold

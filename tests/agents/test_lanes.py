@@ -8,7 +8,7 @@ import asyncio
 import orjson
 import pytest
 
-from agents.lanes import SlowLane, estimated_tokens, is_slow
+from agents.lanes import SlowLane, cost_groups, estimated_tokens, is_slow
 from tests.soak.test_hostile import HOSTILE, seed_articles
 
 
@@ -89,3 +89,19 @@ def test_a_full_lane_makes_the_agent_wait_and_a_failed_one_stops_it() -> None:
     blocked, failed, done = asyncio.run(scenario())
     assert blocked and failed
     assert done == [1, 2]
+
+
+def test_a_batch_is_cut_into_calls_of_bounded_cost() -> None:
+    # 16 articles just under the slow-lane threshold: 2 per call, not 16 in one (in one
+    # call they took 16.5 s of CPU and 468 MB above idle; docs/adversarial.md).
+    groups = cost_groups([1_990] * 16, 4_000)
+    assert groups == [range(i, i + 2) for i in range(0, 16, 2)]
+    # Normal articles share calls; one over the cap goes alone; order is kept.
+    assert cost_groups([500] * 9 + [6_000, 300], 4_000) == [
+        range(0, 8),
+        range(8, 9),
+        range(9, 10),
+        range(10, 11),
+    ]
+    assert cost_groups([500] * 3, 0) == [range(0, 3)]
+    assert cost_groups([], 4_000) == []
