@@ -481,8 +481,15 @@ class NlpPool:
 
     async def run_lane(self, batch: Sequence[Received]) -> list[Output]:
         """Outputs for ``batch`` in the slow lane's process (under the same deadline,
-        memory limit and retries), which may work while :meth:`run` does."""
-        return await self._run_chunk(self.processes, batch)
+        memory limit and retries), which may work while :meth:`run` does. The process is
+        stopped afterwards (slow articles are rare; a fork takes about 0.1 s), so that
+        what it kept of a large article does not count against the worker's memory."""
+        try:
+            return await self._run_chunk(self.processes, batch)
+        finally:
+            lane = self.slots[self.processes]
+            if lane is not None:
+                lane.kill()
 
     async def _run_chunk(self, slot: int, chunk: Sequence[Received]) -> list[Output]:
         spent = [0.0]  # seconds of NLP attempts on this chunk so far
