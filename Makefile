@@ -48,7 +48,7 @@ test-kafka: kafka-jars
 		tests/streams/test_app.py tests/streams/test_kafka_engine.py
 
 soak-kafka: kafka-jars
-	$(BIN)/python -m pytest --broker-engine kafka -m soak tests/soak -s --timeout 900
+	$(BIN)/python -m pytest --broker-engine kafka -m 'soak and not hostile' tests/soak -s --timeout 900
 
 # Retrain the committed models from ../shared/data (NER about 15 min on one core).
 # The sentiment GRU is trained with PyTorch (the `train` extra; the pipeline runs it with

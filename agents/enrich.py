@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 import nlp as wsnlp
 from agents.deadletter import Received, refuse
+from agents.lanes import SlowLane, cost_groups, estimated_tokens
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
@@ -238,7 +239,9 @@ def _in_thread(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
 
 async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
     """:func:`process_batch` off the event loop: in a thread, or split across the NLP
-    processes. Outputs keep the input order either way.
+    processes. Outputs keep the input order either way. In NLP processes a batch goes in
+    groups of at most ``WIRESTREAM_NLP_BATCH_TOKENS`` estimated tokens, one call each
+    (``agents.lanes.cost_groups``).
 
     In NLP processes (``agents.pool``), an article that alone overruns the deadline or
     the memory limit, or kills its process three times, is dead-lettered
@@ -248,7 +251,11 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     pool = nlp_pool()
     if pool is None:
         return await asyncio.get_running_loop().run_in_executor(None, _in_thread, batch)
-    return await pool.run(batch)
+    tokens = [estimated_tokens(msg.value, 0) for msg in batch]
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for group in cost_groups(tokens, settings.nlp_batch_tokens):
+        out.extend(await pool.run(batch[group.start : group.stop]))
+    return out
 
 
 async def send_outputs(outputs: Sequence[Output]) -> None:
@@ -299,13 +306,44 @@ async def enrich_articles(stream: Any) -> Any:
     """
     await start_nlp()
     size = settings.batch_size * max(1, settings.nlp_processes)
-    async for events in stream.take_events(size, within=settings.batch_wait):
-        hold(events)
-        try:
-            outputs = await run_nlp([received(e) for e in events])
-            await send_outputs(outputs)
-        except Exception as exc:
-            await fail_batch(events, exc)
-            raise
-        release(events)
-        yield len(outputs)
+    pool, threshold = nlp_pool(), settings.nlp_slow_tokens
+    lane: SlowLane[EventT] = SlowLane(enrich_slow, lambda e: e.message.key)
+    try:
+        async for events in stream.take_events(size, within=settings.batch_wait):
+            hold(events)
+            if pool is not None and threshold:
+                slow = [estimated_tokens(e.message.value, threshold) > threshold for e in events]
+                try:
+                    events = lane.split(events, slow)
+                except BaseException as exc:  # the lane failed: the worker is stopping
+                    await fail_batch(events, exc)
+                    raise
+            try:
+                outputs = await run_nlp([received(e) for e in events]) if events else []
+                await send_outputs(outputs)
+            except Exception as exc:
+                await fail_batch(events, exc)
+                raise
+            release(events)
+            await lane.wait_for_room()
+            yield len(outputs)
+    finally:
+        await lane.close()
+
+
+async def enrich_slow(event: EventT) -> None:
+    """One article of the slow lane (``agents.lanes``): its NLP in the lane's process,
+    its outputs sent, then its event acknowledged; the worker stops if that fails.
+
+    The event holds two references (Faust's, which ``take_events`` drops when the agent
+    takes its next batch, and :func:`hold`'s): whichever acknowledgement comes last is
+    the final one, which lets Faust commit the offset."""
+    pool = nlp_pool()
+    assert pool is not None  # the lane is used only with NLP processes
+    try:
+        outputs = await pool.run_lane([received(event)])
+        await send_outputs(outputs)
+    except Exception as exc:
+        await fail_batch([event], exc)
+        raise
+    event.ack()

@@ -4,10 +4,13 @@ A template process (``spawn``-ed, single-threaded) loads the pipeline once; ever
 process is forked from it, so that it starts in about 0.1 s with the pipeline loaded
 and shares the template's pages (copy-on-write). An NLP process runs ``work(batch)``
 (``agents.enrich.process_batch``) for each batch the worker sends it over a pipe. The
-worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE`` seconds; past that it
-kills the process (SIGKILL: spaCy's tokenizer cannot be interrupted from inside) and
-forks a new one. An NLP process may grow ``WIRESTREAM_NLP_MEMORY_MB`` above the size it
-was forked with (the loaded pipeline, warmed on one short article), enforced twice:
+worker waits for the answer at most ``WIRESTREAM_NLP_DEADLINE`` seconds, not counting
+the time the process waited for a CPU (``/proc/PID/schedstat``: on a machine too busy
+to run it, an innocent batch is not killed and its work thrown away), and at most
+``WALL_DEADLINES`` deadlines of wall-clock time; past that it kills the process
+(SIGKILL: spaCy's tokenizer cannot be interrupted from inside) and forks a new one. An
+NLP process may grow ``WIRESTREAM_NLP_MEMORY_MB`` above the size it was forked with
+(the loaded pipeline, warmed on one short article), enforced twice:
 
 * ``RLIMIT_AS`` in the process, at its address space at fork + the limit: an allocation
   beyond it fails at once with ``MemoryError``, which the process reports for the batch
@@ -25,7 +28,8 @@ batch may take is bounded: its attempts may use ``BUDGET`` deadlines; articles a
 alone only while a full deadline more fits in that budget, and those left are then
 tried once more together, and dead-lettered together if that fails too. A batch
 therefore holds the worker at most ``(BUDGET + 1)`` deadlines plus process forks
-(per chunk: with ``WIRESTREAM_NLP_PROCESSES`` > 1 the chunks run side by side).
+(per chunk: with ``WIRESTREAM_NLP_PROCESSES`` > 1 the chunks run side by side), on a
+machine that gives it a CPU; ``WALL_DEADLINES`` times that on one that does not.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ Output = tuple[str, bytes | None, bytes]
 Work = Callable[[Sequence[Received]], list[Output]]
 
 MIB = 1 << 20
+#: An attempt's deadline counts the time its process could run, not the time it waited
+#: for a CPU on a busy machine (``run_delay``); this many deadlines of wall-clock time end
+#: it in any case. Only an innocent, starved attempt gets that far: at 3, on this 2-core
+#: machine at a load average of 32, batches of 15 seed articles had 1.8 to 2.6 s of CPU
+#: time in 30 s and were dead-lettered.
+WALL_DEADLINES = 10
 #: A batch's attempts may take this many deadlines; see the module docstring.
 BUDGET = 4
 #: Times an article alone may kill its process (not by time or memory) before it is
@@ -64,6 +74,8 @@ DEATHS_ALONE = 3
 START_TIMEOUT = 180.0
 #: Seconds a fork may take to answer.
 FORK_TIMEOUT = 30.0
+#: An attempt that takes this many seconds or more is logged (INFO).
+SLOW_ATTEMPT = 1.0
 #: Seconds between two reads of a working process's resident size.
 WATCH_INTERVAL = 0.1
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -94,6 +106,16 @@ def _vm_and_rss() -> tuple[int, int]:
         return 0, 0
     page = os.sysconf("SC_PAGE_SIZE")
     return int(size) * page, int(resident) * page
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but waiting for a CPU
+    (``/proc/PID/schedstat``; 0 where the kernel does not keep it)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _trim_heap() -> None:
@@ -275,20 +297,27 @@ class NlpProcess:
         the process's memory; the process is killed on a timeout or over the limit, and
         replaced after one that left its heap large (blocking: call it from a thread)."""
         began = time.monotonic()
+        waited = run_delay(self.pid)
         try:
             self.conn.send(list(batch))
         except (OSError, ValueError):
             return self._died(began)
-        end = began + deadline
+        hard_end = began + WALL_DEADLINES * deadline
         limit = self.idle_rss + self.memory_mb * MIB if self.memory_mb and self.idle_rss else 0
         while True:
-            remaining = end - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            # Time the process could run: not the time it waited for a CPU.
+            used = now - began - max(0.0, run_delay(self.pid) - waited)
+            if used >= deadline or now >= hard_end:
                 self.kill()
-                return Outcome(
-                    failure=TIMEOUT, detail=f"the NLP took over {deadline:g} s", seconds=deadline
-                )
-            if self.conn.poll(min(remaining, WATCH_INTERVAL)):
+                detail = f"the NLP took over {deadline:g} s"
+                if used < deadline:
+                    detail = (
+                        f"the NLP took over {WALL_DEADLINES * deadline:g} s of wall-clock time"
+                        f" ({used:.1f} s without its waits for a CPU)"
+                    )
+                return Outcome(failure=TIMEOUT, detail=detail, seconds=now - began)
+            if self.conn.poll(min(deadline - used, hard_end - now, WATCH_INTERVAL)):
                 break
             if limit and (rss := self.resident()) > limit:
                 self.kill()
@@ -345,7 +374,8 @@ class NlpPool:
     limit of ``memory_mb`` above their size at fork (0: none). The template starts on
     first use (and again if it dies); NLP processes are forked on first use and after
     every failure; a batch is split into contiguous chunks (key order kept), one per
-    process."""
+    process. One more process, forked on first use, is the slow lane's
+    (:meth:`run_lane`, ``agents.lanes``): it works beside the others."""
 
     def __init__(
         self,
@@ -358,7 +388,9 @@ class NlpPool:
     ) -> None:
         self.init, self.work = init, work
         self.deadline, self.memory_mb = deadline, memory_mb
-        self.slots: list[NlpProcess | None] = [None] * processes
+        self.processes = processes
+        #: The batch processes, then the slow lane's.
+        self.slots: list[NlpProcess | None] = [None] * (processes + 1)
         self.template: NlpTemplate | None = None
         self.lock = threading.Lock()
         #: Seconds each NLP process took from the fork request to ready, in order.
@@ -407,7 +439,7 @@ class NlpPool:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._template)
         await asyncio.gather(
-            *(loop.run_in_executor(None, self._process, i) for i in range(len(self.slots)))
+            *(loop.run_in_executor(None, self._process, i) for i in range(self.processes))
         )
 
     def close(self) -> None:
@@ -429,14 +461,35 @@ class NlpPool:
         def attempt() -> Outcome:
             return self._process(slot).run(batch, deadline)
 
-        return await loop.run_in_executor(None, attempt)
+        outcome = await loop.run_in_executor(None, attempt)
+        if outcome.seconds >= SLOW_ATTEMPT or outcome.failure:
+            log.info(
+                "NLP %s: %d article(s) in %.2f s%s",
+                "slow lane" if slot == self.processes else f"process {slot}",
+                len(batch),
+                outcome.seconds,
+                f" ({outcome.failure})" if outcome.failure else "",
+            )
+        return outcome
 
     async def run(self, batch: Sequence[Received]) -> list[Output]:
         """Outputs for ``batch`` in input order; see the module docstring for failures."""
-        step = -(-len(batch) // len(self.slots))  # contiguous chunks keep key order
+        step = -(-len(batch) // self.processes)  # contiguous chunks keep key order
         chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
         parts = await asyncio.gather(*(self._run_chunk(i, c) for i, c in enumerate(chunks)))
         return [out for part in parts for out in part]
+
+    async def run_lane(self, batch: Sequence[Received]) -> list[Output]:
+        """Outputs for ``batch`` in the slow lane's process (under the same deadline,
+        memory limit and retries), which may work while :meth:`run` does. The process is
+        stopped afterwards (slow articles are rare; a fork takes about 0.1 s), so that
+        what it kept of a large article does not count against the worker's memory."""
+        try:
+            return await self._run_chunk(self.processes, batch)
+        finally:
+            lane = self.slots[self.processes]
+            if lane is not None:
+                lane.kill()
 
     async def _run_chunk(self, slot: int, chunk: Sequence[Received]) -> list[Output]:
         spent = [0.0]  # seconds of NLP attempts on this chunk so far

@@ -36,6 +36,7 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ GOAL_SECONDS = 2.0
 GOAL_MB = 200.0
 DEFAULT_CHARS = 100_000
 DEFAULT_TIMEOUT = 60.0
+LOAD_TIMEOUT = 600.0  # seconds a case's process may take to load the pipeline
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 HEADLINE = "Wire test article"
 
@@ -578,6 +580,7 @@ def run_child(case: Case, chars: int) -> dict[str, Any]:
         return Received(b"k", orjson.dumps(value), "wirestream.articles", 0, offset, time.time())
 
     process_batch([message(warm, 0)])
+    print("ready", flush=True)  # the parent's --timeout counts from here
     idle_kb = _status_kb("VmRSS")
     exact = _reset_peak()
     cpu0 = time.process_time()
@@ -616,24 +619,39 @@ def run_child(case: Case, chars: int) -> dict[str, Any]:
 
 
 def run_case(name: str, chars: int, timeout: float, data: Path) -> dict[str, Any]:
-    """One case in a fresh subprocess (killed after ``timeout`` seconds)."""
+    """One case in a fresh subprocess, killed ``timeout`` seconds after it has loaded the
+    pipeline and warmed up (loading gets ``LOAD_TIMEOUT`` seconds of its own: on a busy
+    machine it alone can take a minute)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", name]
     command += ["--chars", str(chars), "--data", str(data)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    ready: list[str] = []
+    reader = threading.Thread(target=lambda: ready.append(child.stdout.readline()))  # type: ignore[union-attr]
+    reader.start()
+    reader.join(LOAD_TIMEOUT)
     started = time.perf_counter()
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
-        )
+        out, err = child.communicate(timeout=timeout if ready else 0.1)
     except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
         return {
             "case": name,
             "status": "timeout",
             "elapsed_s": round(time.perf_counter() - started),
         }
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    lines = out.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        tail = err.strip().splitlines()[-1:] or ["no output"]
         return {"case": name, "status": "error", "error": tail[0][:200]}
     return {"case": name, "status": "ok", **json.loads(lines[-1])}
 

@@ -124,6 +124,25 @@ class Settings(BaseSettings):
             " nlp_processes=0."
         ),
     )
+    nlp_slow_tokens: int = Field(
+        2_000,
+        ge=0,
+        description=(
+            "An article estimated at more tokens than this (counted on the raw message)"
+            " runs in an NLP process of its own beside the batches (the slow lane,"
+            " agents/lanes.py), so that it cannot hold up normal articles. 0: no slow lane."
+            " Not used with nlp_processes=0."
+        ),
+    )
+    nlp_batch_tokens: int = Field(
+        4_000,
+        ge=0,
+        description=(
+            "Estimated tokens per NLP call: a batch is cut into calls of at most this many"
+            " (an article over it alone), so that a call costs no more than one article at"
+            " the 4,000-token cap. 0: one call per batch. Not used with nlp_processes=0."
+        ),
+    )
     max_article_bytes: int = Field(1_000_000, ge=1, description="Largest raw article accepted.")
     max_output_bytes: int = Field(
         900_000,

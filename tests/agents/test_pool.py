@@ -9,6 +9,7 @@ NLP processes' PYTHONPATH here only), triggered by markers in the article text.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -203,3 +204,41 @@ def test_a_batch_of_slow_articles_holds_the_worker_a_bounded_time(guarded: float
     bound = (pool_module.BUDGET + 1) * guarded + sum(sorted(starts[1:])[-2:]) + 4.0
     assert elapsed <= bound, (elapsed, starts)
     assert len(alone) + 2 == len(starts)  # the first start, after the batch, after each alone
+
+
+HOG_SECONDS = 8.0
+
+
+def _hog() -> None:
+    """Busy for HOG_SECONDS, then gone."""
+    end = time.monotonic() + HOG_SECONDS
+    while time.monotonic() < end:
+        pass
+
+
+def test_an_article_slowed_by_a_busy_cpu_is_not_timed_out(guarded: float) -> None:
+    """The deadline counts the time the NLP process could run, not its waits for a CPU:
+    a real-time busy loop on the NLP process's CPU starves it for up to 8 s, past the
+    3 s deadline, and the article (about 0.2 s of CPU) is still enriched, in one try."""
+    nlp = pool().pids()[0]
+    mine = os.sched_getaffinity(0)
+    cpu = min(os.sched_getaffinity(nlp))
+    assert mine - {cpu}, "needs two CPUs"
+    os.sched_setaffinity(nlp, {cpu})
+    hog = multiprocessing.get_context("fork").Process(target=_hog, daemon=True)
+    hog.start()
+    assert hog.pid is not None
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+        os.sched_setscheduler(hog.pid, os.SCHED_FIFO, os.sched_param(1))
+        # The watchdog (this process's threads, made from here on) runs on another CPU.
+        os.sched_setaffinity(0, mine - {cpu})
+        out, elapsed = timed_run([article("busy", 20, "Talks resumed. FAULT:cpu:0.1")])
+    finally:
+        os.sched_setaffinity(0, mine)
+        hog.kill()
+        hog.join()
+    enriched, dead = outcome(out)
+    assert enriched == [b"busy"] and not dead, dead
+    assert elapsed > guarded, elapsed  # a wall-clock deadline would have killed it
+    assert pool().pids() == [nlp]  # not killed, not replaced

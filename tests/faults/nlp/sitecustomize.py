@@ -7,6 +7,10 @@ inside the NLP on articles whose text holds a marker:
 * ``FAULT:touch:MB``: writes to MB megabytes of address space reserved when the process
   started (``WIRESTREAM_TEST_RESERVE_MB``): resident memory grows while the address
   space does not, which only the worker's watchdog can see;
+* ``FAULT:wait:NAME``: waits until a file NAME exists in ``WIRESTREAM_TEST_FAULTS_DIR``
+  (an article that takes as long as the test wants);
+* ``FAULT:cpu:S``: keeps the CPU busy until the process has used S seconds of it (an
+  article that needs S s of CPU, however long it waits for one);
 * ``FAULT:spin``: a regular expression that backtracks for ever, holding the GIL (no
   other thread of the process runs meanwhile);
 * ``FAULT:die``: the process kills itself (SIGKILL), as a segfault or the OOM killer would;
@@ -50,6 +54,14 @@ def _fault(kind: str, arg: str | None) -> None:
             if offset % (8 * MIB) == 0:
                 time.sleep(0.005)  # about 1.6 GB/s at most: the watchdog reads every 0.1 s
         time.sleep(5)
+    elif kind == "wait":
+        mark = Path(os.environ["WIRESTREAM_TEST_FAULTS_DIR"]) / str(arg)
+        while not mark.exists():
+            time.sleep(0.05)
+    elif kind == "cpu":
+        end = time.process_time() + float(arg or 1)
+        while time.process_time() < end:
+            pass
     elif kind == "spin":
         re.match(r"(a+)+$", "a" * 64 + "!")
     elif kind == "die":
