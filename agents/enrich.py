@@ -33,6 +33,7 @@ from schemas.validation import InvalidArticle, article_text, parse_article
 from streams import __version__
 from streams.app import app, settings
 from streams.topics import ARTICLES
+from streams.transactions import TransactionalSender
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +256,18 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     return await pool.run(batch)
 
 
-async def send_outputs(outputs: Sequence[Output]) -> None:
+_sender: TransactionalSender | None = None
+
+
+async def send_outputs(outputs: Sequence[Output], batch: Sequence[Received] = ()) -> None:
     """Send every output and wait until the broker has acknowledged all of them; raise if
-    any is over the size limit (nothing is sent then) or any send fails."""
+    any is over the size limit (nothing is sent then) or any send fails. With
+    exactly_once, the outputs and the offsets after ``batch`` commit in one transaction
+    (``streams.transactions``)."""
     check_sizes(list(outputs), settings.max_output_bytes)
+    if _sender is not None:
+        await _sender.send(outputs, batch)
+        return
     pending = [
         await output_topic(topic).send(key=key, value=value) for topic, key, value in outputs
     ]
@@ -303,13 +312,20 @@ async def enrich_articles(stream: Any) -> Any:
     A batch's offsets are acknowledged only after every output is on the broker; if any
     output cannot be sent, the batch is never acknowledged and the worker stops.
     """
+    global _sender
     await start_nlp()
+    if settings.guarantee == "exactly_once" and _sender is None:
+        _sender = TransactionalSender(settings)
+        await _sender.start()
     size = settings.batch_size * max(1, settings.nlp_processes)
     async for events in stream.take_events(size, within=settings.batch_wait):
         hold(events)
         try:
-            outputs = await run_nlp([received(e) for e in events])
-            await send_outputs(outputs)
+            batch = [received(e) for e in events]
+            if _sender is not None:
+                batch = _sender.unseen(batch)  # committed already, delivered again
+            outputs = await run_nlp(batch) if batch else []
+            await send_outputs(outputs, batch)
         except Exception as exc:
             await fail_batch(events, exc)
             raise

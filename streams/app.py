@@ -50,12 +50,15 @@ def _credentials(settings: Settings) -> Any:
 
 def _replace_once(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
     """Replace ``owner.<name>`` by ``make(original)``, once per process (the app module may
-    be imported again, and a second wrapper would wrap the first)."""
+    be imported again, and a second wrapper would wrap the first). Two different patches
+    (``make`` functions) of one method wrap each other."""
     original = getattr(owner, name)
-    if getattr(original, "wirestream_patched", False):
+    applied: frozenset[str] = getattr(original, "wirestream_patches", frozenset())
+    if make.__qualname__ in applied:
         return
     replacement = make(original)
     replacement.wirestream_patched = True
+    replacement.wirestream_patches = applied | {make.__qualname__}
     setattr(owner, name, replacement)
 
 
@@ -154,6 +157,45 @@ def _rewind_partitions_without_commits() -> None:
     _replace_once(_driver.AIOKafkaConsumerThread, "seek_to_committed", wrap)
 
 
+#: True with WIRESTREAM_GUARANTEE=exactly_once: input offsets are committed only inside the
+#: worker's transactions (streams/transactions.py); set by :func:`configure_for_broker`.
+_transactional_offsets = False
+
+
+def _offsets_only_in_transactions() -> None:
+    """With exactly_once, make Faust's consumer skip its own offset commits (periodic,
+    on rebalance, at stop) and read its input with ``isolation_level=read_committed``.
+
+    The offsets are committed in each batch's transaction (streams/transactions.py);
+    a plain commit of Faust's besides them could land after a transaction's and move the
+    group's offset back (records read twice). Faust still tracks acknowledged offsets;
+    the skipped commit is recorded as done, so its bookkeeping and its "not committed
+    in a while" check behave as after a real commit.
+    """
+
+    def wrap_commit(commit: Any) -> Any:
+        async def transactional_commit(self: Any, offsets: Any) -> bool:
+            if not _transactional_offsets:
+                return bool(await commit(self, offsets))
+            now = _driver.monotonic()
+            self.tp_last_committed_at.update({tp: now for tp in offsets})
+            return True
+
+        return transactional_commit
+
+    def wrap_create(create: Any) -> Any:
+        def create_worker_consumer(self: Any, transport: Any) -> Any:
+            consumer = create(self, transport)
+            if _transactional_offsets:
+                consumer._isolation_level = "read_committed"
+            return consumer
+
+        return create_worker_consumer
+
+    _replace_once(_driver.AIOKafkaConsumerThread, "_commit", wrap_commit)
+    _replace_once(_driver.AIOKafkaConsumerThread, "_create_worker_consumer", wrap_create)
+
+
 def session_timeout(settings: Settings, kind: str) -> float:
     """``WIRESTREAM_SESSION_TIMEOUT``, or by default 5 s on Tansu (whose join waits half
     of it) and 6 s on Apache Kafka: brokers refuse less than their
@@ -172,7 +214,8 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     brokers: tests/streams/test_app.py shows Apache Kafka storing a commit without
     membership for an empty group, and aiokafka's seek leaving a partition without a
     commit where the fetcher got to, as on Tansu. Returns a line saying what was chosen."""
-    global _fetch_max_wait_ms
+    global _fetch_max_wait_ms, _transactional_offsets
+    _transactional_offsets = settings.guarantee == "exactly_once"
     wait = settings.fetch_max_wait
     if wait is None and kind == "tansu":
         wait = TANSU_FETCH_MAX_WAIT
@@ -182,7 +225,7 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     fetch = f"{_fetch_max_wait_ms} ms" if _fetch_max_wait_ms is not None else "Faust's 1500 ms"
     return (
         f"broker is {broker}: fetch wait {fetch}, "
-        f"session timeout {app.conf.broker_session_timeout:g} s"
+        f"session timeout {app.conf.broker_session_timeout:g} s, {settings.guarantee}"
     )
 
 
@@ -192,6 +235,7 @@ def create_app(settings: Settings) -> faust.App:
     _bounded_fetch_wait()
     _commit_only_as_a_group_member()
     _rewind_partitions_without_commits()
+    _offsets_only_in_transactions()
     forbid_topic_auto_creation()
     return faust.App(
         settings.app_id,

@@ -165,6 +165,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     require_broker(settings)
     asyncio.run(ensure_topics(settings, all_topics(settings, routes)))
     kind = asyncio.run(broker_kind(settings))
+    if settings.guarantee == "exactly_once":
+        from streams.transactions import TANSU_REFUSAL, fence_predecessor
+
+        if kind == "tansu":
+            raise CliError(TANSU_REFUSAL)
+        asyncio.run(fence_predecessor(settings))
     import agents.enrich  # noqa: F401  (registers enrich_articles)
     from streams.app import app, configure_for_broker
     from streams.worker import Worker
@@ -275,6 +281,10 @@ def _consumer(settings: Settings, topics: Sequence[str], from_beginning: bool) -
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         metadata_max_age_ms=5000,
+        # Records of a transaction only once it commits, none of an aborted one (what an
+        # exactly_once worker killed mid-batch had sent); the same as read_uncommitted
+        # for records written without a transaction.
+        isolation_level="read_committed",
     )
 
 
