@@ -207,6 +207,9 @@ class TransactionalSender:
             await self.start()
         producer = self._producer
         assert producer is not None
+        manager = producer._txn_manager  # aiokafka keeps its fatal state there only
+        if manager is not None and manager.is_fatal_error():
+            raise ProducerFenced()  # a fatal error earlier (fenced): never write again
         await producer.begin_transaction()
         try:
             pending = [
