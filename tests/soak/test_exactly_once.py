@@ -240,36 +240,38 @@ if on_kafka():
         env = env_for(broker, tmp_path, "exactly_once")
         log = tmp_path / "worker.log"
         worker = start_worker(env, log)
-        started = time.monotonic()
-        asyncio.run(publish(servers, ARTICLES_PER_RUN))
-        resumes = []
-        for fraction in (0.2, 0.45, 0.7):
-            outputs.wait_for(int(ARTICLES_PER_RUN * fraction), timeout=400)
-            worker.kill()
-            restarted = time.monotonic()
-            before = worker.log_text().count("[^Worker]: Ready")
-            worker = start_worker(env, log, ready=False)
-            worker.wait_ready(after=before, timeout=180)
-            deadline = time.monotonic() + 120
-            while (resumed := outputs.arrivals_after(restarted)) is None:
-                assert time.monotonic() < deadline, "nothing enriched 120 s after the restart"
-                time.sleep(0.1)
-            resumes.append(round(resumed, 1))
-        outputs.wait_for(ARTICLES_PER_RUN, timeout=600)
-        committed, ends = wait_committed_to_end(servers)
-        took = time.monotonic() - started
-        time.sleep(3)  # anything sent twice would show up by now
-        result = report(
-            "exactly_once, worker kill -9 x3",
-            {
-                "articles": ARTICLES_PER_RUN,
-                **outputs.tally(ARTICLES_PER_RUN),
-                "resume_s": resumes,
-                "seconds": round(took, 1),
-                "committed": sum(committed.values()),
-            },
-        )
-        worker.stop()
+        try:
+            started = time.monotonic()
+            asyncio.run(publish(servers, ARTICLES_PER_RUN))
+            resumes = []
+            for fraction in (0.2, 0.45, 0.7):
+                outputs.wait_for(int(ARTICLES_PER_RUN * fraction), timeout=400)
+                worker.kill()
+                restarted = time.monotonic()
+                before = worker.log_text().count("[^Worker]: Ready")
+                worker = start_worker(env, log, ready=False)
+                worker.wait_ready(after=before, timeout=180)
+                deadline = time.monotonic() + 120
+                while (resumed := outputs.arrivals_after(restarted)) is None:
+                    assert time.monotonic() < deadline, "nothing enriched 120 s after restart"
+                    time.sleep(0.1)
+                resumes.append(round(resumed, 1))
+            outputs.wait_for(ARTICLES_PER_RUN, timeout=600)
+            committed, ends = wait_committed_to_end(servers)
+            took = time.monotonic() - started
+            time.sleep(3)  # anything sent twice would show up by now
+            result = report(
+                "exactly_once, worker kill -9 x3",
+                {
+                    "articles": ARTICLES_PER_RUN,
+                    **outputs.tally(ARTICLES_PER_RUN),
+                    "resume_s": resumes,
+                    "seconds": round(took, 1),
+                    "committed": sum(committed.values()),
+                },
+            )
+        finally:
+            worker.stop()
         assert_exactly_once(result)
         assert committed == ends
         assert sum(ends.values()) == ARTICLES_PER_RUN
