@@ -157,11 +157,14 @@ async def committed_offsets(servers: list[str]) -> dict[TopicPartition, int]:
 
 
 async def end_offsets(servers: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None)
+    # Subscribed, so that its metadata names the topic (Apache Kafka answers a consumer
+    # that names no topic with none).
+    consumer = AIOKafkaConsumer(ARTICLES, bootstrap_servers=servers, group_id=None)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(ARTICLES) or set()
         tps = [TopicPartition(ARTICLES, p) for p in sorted(partitions)]
+        assert tps, f"no partitions of {ARTICLES} in the consumer's metadata"
         return dict(await consumer.end_offsets(tps))
     finally:
         # aiokafka 0.14 re-raises the CancelledError of its own cancelled task when a
