@@ -36,6 +36,7 @@ from streams.app import app, settings
 from streams.sinks import Sink, extra_sinks, send_to_all
 from streams.sinks.kafka import KafkaSink
 from streams.topics import ARTICLES
+from streams.transactions import TransactionalSender
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None,
 
 articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
 #: Where outputs go: Kafka first, then the extra sinks of ``WIRESTREAM_EXTRA_SINKS``.
-sinks: list[Sink] = [KafkaSink(app), *extra_sinks(settings)]
+extras: list[Sink] = extra_sinks(settings)
+sinks: list[Sink] = [KafkaSink(app), *extras]
 
 
 def received(event: EventT) -> Received:
@@ -258,11 +260,20 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     return out
 
 
-async def send_outputs(outputs: Sequence[Output]) -> None:
+_sender: TransactionalSender | None = None
+
+
+async def send_outputs(outputs: Sequence[Output], batch: Sequence[Received] = ()) -> None:
     """Send every output to every sink and wait until each has delivered all of them
     (the broker acknowledged them); raise if any is over the size limit (nothing is sent
-    then) or any send fails."""
+    then) or any send fails. With exactly_once, the Kafka outputs and the offsets after
+    ``batch`` commit in one transaction (``streams.transactions``), then the extra sinks
+    get them."""
     check_sizes(list(outputs), settings.max_output_bytes)
+    if _sender is not None:
+        await _sender.send(outputs, batch)
+        await send_to_all(extras, outputs)
+        return
     await send_to_all(sinks, outputs)
 
 
@@ -304,14 +315,21 @@ async def enrich_articles(stream: Any) -> Any:
     A batch's offsets are acknowledged only after every output is on the broker; if any
     output cannot be sent, the batch is never acknowledged and the worker stops.
     """
+    global _sender
     await start_nlp()
+    if settings.guarantee == "exactly_once" and _sender is None:
+        _sender = TransactionalSender(settings)
+        await _sender.start()
     size = settings.batch_size * max(1, settings.nlp_processes)
     pool, threshold = nlp_pool(), settings.nlp_slow_tokens
+    # The slow lane acknowledges its articles out of order; a transaction commits the
+    # offsets after its whole batch, so with exactly_once every article stays in its batch.
+    laned = pool is not None and threshold and _sender is None
     lane: SlowLane[EventT] = SlowLane(enrich_slow, lambda e: e.message.key)
     try:
         async for events in stream.take_events(size, within=settings.batch_wait):
             hold(events)
-            if pool is not None and threshold:
+            if laned:
                 slow = [estimated_tokens(e.message.value, threshold) > threshold for e in events]
                 try:
                     events = lane.split(events, slow)
@@ -319,8 +337,11 @@ async def enrich_articles(stream: Any) -> Any:
                     await fail_batch(events, exc)
                     raise
             try:
-                outputs = await run_nlp([received(e) for e in events]) if events else []
-                await send_outputs(outputs)
+                batch = [received(e) for e in events]
+                if _sender is not None:
+                    batch = _sender.unseen(batch)  # committed already, delivered again
+                outputs = await run_nlp(batch) if batch else []
+                await send_outputs(outputs, batch)
             except Exception as exc:
                 await fail_batch(events, exc)
                 raise

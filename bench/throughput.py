@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from agents.routing import pipeline_topics
 from schemas.validation import InvalidArticle, article_from_dict
 from streams.broker import LocalBroker, free_port, local_broker
-from streams.consume import Start, open_consumer, polls
+from streams.consume import Isolation, Start, open_consumer, polls
 from streams.settings import Settings, kafka_options
 from streams.sources import producer_options
 from streams.topics import ARTICLES, DEADLETTER, ENRICHED, ensure_topics
@@ -528,11 +528,14 @@ async def measure(
     rate: float | None,
     fresh_broker: bool,
     cpu_roots: dict[str, list[int]],
+    guarantee: str = "at_least_once",
 ) -> Measured:
     """Warm up every partition, publish ``articles`` and read the outputs back.
 
     ``cpu_roots`` names processes whose CPU time (with their descendants) is reported.
     """
+    # With exactly_once, outputs count once their transaction commits (read_committed).
+    isolation: Isolation = "read_committed" if guarantee == "exactly_once" else "read_uncommitted"
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     # Read every output partition from its start (a fresh broker) or from its current end
@@ -548,7 +551,7 @@ async def measure(
     reading = contextlib.AsyncExitStack()
     start: Start = "beginning" if fresh_broker else "end"
     consumer = await reading.enter_async_context(
-        open_consumer(settings, partitions=tps, start=start)
+        open_consumer(settings, partitions=tps, start=start, isolation_level=isolation)
     )
     collector = Collector(consumer)
     reader = asyncio.create_task(collector.run())
@@ -679,6 +682,7 @@ def limit_rate(
 class RunResult:
     """One row of the table (and of the JSON ``runs`` list)."""
 
+    guarantee: str
     workers: int
     articles: int
     partitions: int
@@ -718,11 +722,12 @@ def run_pipeline(
     keep_logs: Path | None,
     engine: str = "tansu",
     partitions: int | None = None,
+    guarantee: str = "at_least_once",
 ) -> RunResult:
     """Broker, topics, K workers, one measured Kafka run; then the limit run."""
     load_before = [round(x, 2) for x in os.getloadavg()]
     partitions_wanted = partitions or max(4, 2 * workers)
-    overrides = {"partitions": str(partitions_wanted)}
+    overrides = {"partitions": str(partitions_wanted), "guarantee": guarantee}
     if batch_size is not None:
         overrides["batch_size"] = str(batch_size)
     broker: LocalBroker | None = None
@@ -750,7 +755,7 @@ def run_pipeline(
         if broker is not None and broker.pid is not None:
             cpu_roots["broker"] = [broker.pid]
         measured = asyncio.run(
-            measure(settings, articles, partitions, rate, broker is not None, cpu_roots)
+            measure(settings, articles, partitions, rate, broker is not None, cpu_roots, guarantee)
         )
         trees = [process_tree(w.process.pid) for w in started]
         rss_mb = max(sum(peak_rss_mb(pid) for pid in tree) for tree in trees)
@@ -773,6 +778,7 @@ def run_pipeline(
 
     limit, limit_cpu_s = limit_rate(articles, workers, settings.batch_size, settings.max_body_chars)
     return RunResult(
+        guarantee=guarantee,
         workers=workers,
         articles=len(articles),
         partitions=partitions,
@@ -812,7 +818,8 @@ def print_machine(machine: dict[str, Any]) -> None:
 
 def print_table(runs: Sequence[RunResult]) -> None:
     header = (
-        f"{'workers':>7} {'articles':>8} {'produce/s':>10} {'e2e/s':>8} {'limit/s':>8} "
+        f"{'guarantee':>13} {'workers':>7} {'articles':>8} {'produce/s':>10} {'e2e/s':>8} "
+        f"{'limit/s':>8} "
         f"{'ratio':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'rss MB':>7} "
         f"{'dup':>4} {'missing':>7}"
     )
@@ -820,7 +827,7 @@ def print_table(runs: Sequence[RunResult]) -> None:
     print("-" * len(header))
     for r in runs:
         print(
-            f"{r.workers:>7} {r.articles:>8} {r.produce_articles_per_s:>10.0f} "
+            f"{r.guarantee:>13} {r.workers:>7} {r.articles:>8} {r.produce_articles_per_s:>10.0f} "
             f"{r.e2e_articles_per_s:>8.1f} {r.limit_articles_per_s:>8.1f} {r.ratio:>6.2f} "
             f"{r.p50_ms:>8.0f} {r.p95_ms:>8.0f} {r.p99_ms:>8.0f} {r.rss_mb:>7.0f} "
             f"{r.duplicates:>4} {r.missing:>7}"
@@ -828,7 +835,8 @@ def print_table(runs: Sequence[RunResult]) -> None:
     for r in runs:
         cpu = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r.cpu_s.items())
         print(
-            f"K={r.workers}: {r.partitions} partitions; CPU in the {r.window_s:.1f} s run: {cpu}; "
+            f"K={r.workers} {r.guarantee}: {r.partitions} partitions; "
+            f"CPU in the {r.window_s:.1f} s run: {cpu}; "
             f"CPU ms/article: workers {r.worker_cpu_ms_per_article:.1f}, "
             f"limit {r.limit_cpu_ms_per_article:.1f}; "
             f"routed {r.routed_records}/{r.routed_expected}; dead letters {r.deadletters}; "
@@ -862,6 +870,18 @@ def scaling(runs: Sequence[RunResult]) -> dict[str, Any] | None:
     }
 
 
+def guarantee_cost(runs: Sequence[RunResult]) -> dict[str, float] | None:
+    """Per worker count, the exactly_once e2e rate over the at_least_once one (None
+    unless both were run)."""
+    rates = {(r.guarantee, r.workers): r.e2e_articles_per_s for r in runs}
+    cost = {
+        str(k): round(rates[("exactly_once", k)] / rates[("at_least_once", k)], 3)
+        for g, k in rates
+        if g == "exactly_once" and ("at_least_once", k) in rates
+    }
+    return cost or None
+
+
 def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
     machine = machine_info()
     print_machine(machine)
@@ -869,24 +889,32 @@ def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
     count = args.articles or 2000
     broker_url = args.broker or os.environ.get("WIRESTREAM_BROKER")
     runs = []
-    for workers in args.workers:
-        articles = load_corpus(corpus, count, tag=uuid.uuid4().hex[:8])
-        print(f"running K={workers}: {count} articles from {corpus.name} ...", flush=True)
-        runs.append(
-            run_pipeline(
-                workers,
-                articles,
-                broker_url,
-                args.batch_size,
-                args.rate,
-                args.keep_logs,
-                args.engine,
-                args.partitions,
+    for guarantee in args.guarantee:
+        for workers in args.workers:
+            articles = load_corpus(corpus, count, tag=uuid.uuid4().hex[:8])
+            print(
+                f"running K={workers} {guarantee}: {count} articles from {corpus.name} ...",
+                flush=True,
             )
-        )
+            runs.append(
+                run_pipeline(
+                    workers,
+                    articles,
+                    broker_url,
+                    args.batch_size,
+                    args.rate,
+                    args.keep_logs,
+                    args.engine,
+                    args.partitions,
+                    guarantee,
+                )
+            )
     print()
     print_table(runs)
-    ratios = scaling(runs)
+    ratios = scaling([r for r in runs if r.guarantee == args.guarantee[0]])
+    cost = guarantee_cost(runs)
+    for k, value in (cost or {}).items():
+        print(f"exactly_once / at_least_once e2e rate, K={k}: {value:.3f}")
     if ratios is not None:
         for k, value in ratios["e2e"].items():
             print(
@@ -904,6 +932,7 @@ def pipeline_main(args: argparse.Namespace) -> dict[str, Any]:
         },
         "runs": [asdict(r) for r in runs],
         "scaling": ratios,
+        "exactly_once_over_at_least_once": cost,
     }
 
 
@@ -1043,6 +1072,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="engine of the local broker started per run (default tansu)",
     )
     p.add_argument("--partitions", type=int, help="partitions of the topics (default max(4, 2K))")
+    p.add_argument(
+        "--guarantee",
+        nargs="+",
+        choices=("at_least_once", "exactly_once"),
+        default=["at_least_once"],
+        help="WIRESTREAM_GUARANTEE of the workers, one run each (exactly_once: Apache Kafka"
+        " only, e.g. --engine kafka --guarantee at_least_once exactly_once)",
+    )
     p.add_argument("--batch-size", type=int, help="WIRESTREAM_BATCH_SIZE for workers and limit")
     p.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the worker logs here")
     args = p.parse_args(argv)

@@ -92,7 +92,10 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
     client (aiokafka and Faust) and apply on both brokers: tests/streams/test_app.py
     shows Apache Kafka storing a commit without membership for an empty group, and
     aiokafka's seek leaving a partition without a commit where the fetcher got to, as on
-    Tansu (streams/patches.py, docs/patches.md). Returns a line saying what was chosen."""
+    Tansu (streams/patches.py, docs/patches.md). With exactly_once the consumer commits
+    no offsets itself and reads read_committed (``patches.transactional_offsets``).
+    Returns a line saying what was chosen."""
+    patches.transactional_offsets = settings.guarantee == "exactly_once"
     wait = settings.fetch_max_wait
     if wait is None and kind == "tansu":
         wait = TANSU_FETCH_MAX_WAIT
@@ -107,6 +110,7 @@ def configure_for_broker(app: faust.App, settings: Settings, kind: str) -> str:
         f"broker is {broker}: fetch wait {fetch}, "
         f"session timeout {app.conf.broker_session_timeout:g} s, "
         + (f"static member {instance}" if instance else "dynamic membership")
+        + f", {settings.guarantee}"
     )
 
 

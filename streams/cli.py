@@ -173,6 +173,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     require_broker(settings)
     asyncio.run(ensure_topics(settings, all_topics(routes)))
     kind = asyncio.run(broker_kind(settings))
+    if settings.guarantee == "exactly_once":
+        from streams.transactions import TANSU_REFUSAL, fence_predecessor
+
+        if kind == "tansu":
+            raise CliError(TANSU_REFUSAL)
+        asyncio.run(fence_predecessor(settings))
     from streams.sinks import SinkError
 
     try:
@@ -284,9 +290,12 @@ def _reader(
     settings: Settings,
     topics: Sequence[str],
     from_beginning: bool,
-    isolation_level: Isolation = "read_uncommitted",
+    isolation_level: Isolation = "read_committed",
 ) -> Any:
-    """A started consumer (no group) of ``topics`` for ``subscribe`` and ``run``."""
+    """A started consumer (no group) of ``topics`` for ``subscribe`` and ``run``. It reads
+    records of a transaction only once it commits, none of an aborted one (what an
+    exactly_once worker killed mid-batch had sent); the same as read_uncommitted for
+    records written without a transaction."""
     from streams.consume import open_consumer
 
     return open_consumer(
@@ -307,10 +316,10 @@ async def subscribe(
     as_json: bool,
     timeout: float | None,
     out: TextIO,
-    isolation_level: Isolation = "read_uncommitted",
+    isolation_level: Isolation = "read_committed",
 ) -> int:
     """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds
-    (``isolation_level="read_committed"``: only records of committed transactions)."""
+    (by default only records of committed transactions: see :func:`_reader`)."""
     from streams.consume import polls
 
     await check_topics(settings, topics)

@@ -51,6 +51,9 @@ TRANSPORT_SCHEME = "wirestream"
 CLIENT_ID_PREFIX = "wirestream"
 #: The fetch wait (ms) the worker's consumer asks for; None keeps Faust's 1.5 s.
 fetch_max_wait_ms: int | None = None
+#: True with WIRESTREAM_GUARANTEE=exactly_once: input offsets are committed only inside the
+#: worker's transactions (streams/transactions.py); set by ``configure_for_broker``.
+transactional_offsets = False
 
 
 class PatchError(RuntimeError):
@@ -81,7 +84,8 @@ async def seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None]
 
 
 class ConsumerThread(_driver.AIOKafkaConsumerThread):
-    """Faust's consumer thread with the fetch wait bounded and the rewind fixed."""
+    """Faust's consumer thread with the fetch wait bounded, the rewind fixed, and (with
+    exactly_once) offsets committed only in transactions."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         """Faust hard-codes ``fetch_max_wait_ms=1500`` and the embedded broker holds a
@@ -94,7 +98,22 @@ class ConsumerThread(_driver.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         if fetch_max_wait_ms is not None:
             consumer._fetch_max_wait_ms = fetch_max_wait_ms
+        if transactional_offsets:
+            consumer._isolation_level = "read_committed"
         return consumer
+
+    async def _commit(self, offsets: Any) -> bool:
+        """With exactly_once, Faust's own offset commits (periodic, on rebalance, at stop)
+        are skipped: the offsets are committed in each batch's transaction
+        (streams/transactions.py), and a plain commit besides them could land after a
+        transaction's and move the group's offset back (records read twice). The skipped
+        commit is recorded as done, so Faust's bookkeeping and its "not committed in a
+        while" check behave as after a real commit."""
+        if not transactional_offsets:
+            return bool(await _driver.AIOKafkaConsumerThread._commit(self, offsets))
+        now = _driver.monotonic()
+        self.tp_last_committed_at.update({tp: now for tp in offsets})
+        return True
 
     async def seek_to_committed(self) -> Any:
         """:func:`seek_to_committed_or_beginning` on the thread's aiokafka consumer."""
@@ -252,6 +271,15 @@ PATCHES: tuple[Patch, ...] = (
         "faust-streaming",
         ("faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.seek_to_committed",),
         "both",
+    ),
+    Patch(
+        "offsets_only_in_transactions",
+        "faust-streaming",
+        (
+            "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._commit",
+            "faust.transport.drivers.aiokafka:monotonic",
+        ),
+        "kafka (exactly_once only)",
     ),
     Patch(
         "commit_only_as_a_group_member",

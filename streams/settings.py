@@ -41,6 +41,7 @@ SecurityProtocol = Annotated[Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL
 SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], UPPER]
 LogLevel = Annotated[Literal["critical", "error", "warning", "info", "debug"], LOWER]
 Port = Annotated[int, Field(ge=1, le=65535)]
+Guarantee = Annotated[Literal["at_least_once", "exactly_once"], LOWER]
 
 
 class Settings(BaseSettings):
@@ -178,6 +179,23 @@ class Settings(BaseSettings):
             " back at once, with no rebalance of the group; a worker that stops for good"
             " keeps them until the session timeout. Default: HOSTNAME-WEBPORT. 'off':"
             " dynamic membership. Not used on the embedded Tansu broker."
+        ),
+    )
+    guarantee: Guarantee = Field(
+        "at_least_once",
+        description=(
+            "Processing guarantee of the worker: at_least_once (a killed worker's last"
+            " batch may be sent again) or exactly_once (each batch's outputs and its input"
+            " offsets commit in one Kafka transaction; Apache Kafka only, refused on Tansu)."
+            " See docs/exactly-once.md."
+        ),
+    )
+    transactional_id: str = Field(
+        "",
+        description=(
+            "With exactly_once: the worker's Kafka transactional id, stable across its"
+            " restarts and different for every worker of the group (a restarted worker"
+            " fences its predecessor). Default: APP_ID-eos-HOSTNAME."
         ),
     )
     shutdown_timeout: float = Field(
