@@ -17,8 +17,7 @@ from agents.routing import pipeline_topics
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, ENRICHED
-from tests.helpers import SEEDS, create_topics, read, start_worker, worker_env
-from tests.integration.conftest import cli
+from tests.helpers import SEEDS, cli, create_topics, read, start_worker, worker_env
 
 SINK = "tests.integration.file_sink:make"
 
