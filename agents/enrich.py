@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -29,6 +29,7 @@ from agents.lanes import SlowLane, cost_groups, estimated_tokens
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
+from nlp.components import record_fields
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
 from streams import __version__
@@ -73,16 +74,14 @@ def enrich(
             "url": article.url,
             "published_at": article.published_at,
             "language": analysis["language"],
-            "entities": analysis["entities"],
-            "sentiment": analysis["sentiment"],
-            "events": analysis["events"],
-            "tags": analysis["tags"],
-            "topics": analysis["topics"],
-            "routes": [],
-            "pipeline": pipeline_info(nlp),
-            "enriched_at": now,
-            "truncated": analysis["truncated"],
         }
+        # The NLP's fields as nlp/components.py declares them (a new component's field
+        # arrives here without an edit to this file).
+        fields: Mapping[str, Any] = analysis
+        record.update((name, fields[name]) for name in record_fields())
+        record.update(
+            routes=[], pipeline=pipeline_info(nlp), enriched_at=now, truncated=analysis["truncated"]
+        )
         if analysis["limits"]:  # only when a cap applied: other records are as before
             record["limits"] = analysis["limits"]
         record["routes"] = routes.match(record)

@@ -129,6 +129,12 @@ def assigns_of(factory: str) -> list[str]:
     return component(factory).assigns
 
 
+def record_fields() -> list[str]:
+    """The enriched record's NLP fields, in table order (the record keeps this order:
+    entities, sentiment, events, tags, topics, then any field a new component adds)."""
+    return [o.field for item in table() for o in item.outputs if o.field is not None]
+
+
 def extension_defaults() -> dict[str, Any]:
     """Every wirestream ``Doc`` extension -> its default."""
     found = dict(INPUTS)

@@ -262,3 +262,38 @@ def test_a_batch_whose_send_fails_is_never_acknowledged(
     assert first.message.acked is True
     assert second.message.acked is False
     assert second.message.refcount == 1
+
+
+def test_a_component_added_to_the_table_reaches_the_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record's NLP fields come from nlp/components.py: a component added there (the
+    test's word counter) gives its field in the enriched record, after ``topics`` and
+    before ``routes``, with no edit to agents/enrich.py."""
+    from nlp import build_nlp, components
+    from schemas.validation import parse_article
+    from tests.nlp.test_components import WORDCOUNT
+
+    monkeypatch.setattr(components, "COMPONENTS", (*components.COMPONENTS, WORDCOUNT))
+    nlp = build_nlp()
+    article = parse_article(SEED_ARTICLE, max_bytes=1_000_000)
+    (record,) = enrich_module.enrich(
+        [article], nlp, enrich_module.get_routes(), max_chars=100_000, batch_size=1
+    )
+    keys = list(record)
+    assert keys[keys.index("language") :] == [
+        "language",
+        "entities",
+        "sentiment",
+        "events",
+        "tags",
+        "topics",
+        "wordcount",
+        "routes",
+        "pipeline",
+        "enriched_at",
+        "truncated",
+    ]
+    # "Turkey, Russia to continue talks for truce in Libya": 9 words in the headline
+    assert record["wordcount"]["headline"] == 9
+    assert record["wordcount"]["entities"] == len(record["entities"]) > 0

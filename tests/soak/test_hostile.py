@@ -1,7 +1,8 @@
 """Hostile bodies among normal traffic (issue 24): one worker with the default settings
 receives, after one warm-up article, 20 pathological articles interleaved with 500
-normal ones, published at a steady 2 articles/s (``RATE``: below one worker's capacity). Every normal article must be
-routed, each pathological one enriched or dead-lettered with a guard reason
+normal ones, published at a steady 2 articles/s (``RATE``: below one worker's capacity).
+Every normal article must be routed, each pathological one enriched or dead-lettered with
+a guard reason
 (``enrichment_timeout``, ``enrichment_memory``, ``enrichment_failed``), the p99 latency
 of the normal ones (publish to ``wirestream.enriched``, broker timestamps) must stay
 under 5 s, and the worker tree (worker + NLP process; PSS, sampled every 0.2 s) under
