@@ -20,8 +20,7 @@ import pytest
 from agents.routing import ENRICHED
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from tests.helpers import ROOT, read, start_worker, worker_env
+from tests.helpers import ROOT, create_topics, read, start_worker, worker_env
 from tests.integration.test_guard import publish, value
 from tests.integration.test_outputs import committed_offsets
 
@@ -39,7 +38,7 @@ def test_a_slow_article_runs_beside_the_batches_and_its_key_keeps_its_order(
     broker = EmbeddedBroker(port=0).start()
     try:
         servers = [f"127.0.0.1:{broker.port}"]
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         group = "wirestream-lane-test"
         faults = tmp_path / "faults"
         faults.mkdir()

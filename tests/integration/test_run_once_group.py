@@ -4,15 +4,13 @@ start, instead of counting that worker's records (issue 23); a worker that has s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from tests.helpers import SEEDS, cli, free_port, read, start_worker, worker_env
+from tests.helpers import SEEDS, cli, create_topics, free_port, read, start_worker, worker_env
 from tests.integration.conftest import Worker
 from tests.integration.test_cli import newcomer_env
 
@@ -42,7 +40,7 @@ def test_run_once_goes_ahead_after_the_other_worker_stopped(tmp_path: Path) -> N
     """The embedded broker keeps listing the group's last member after it stopped; that
     member is not live, so `run --once` starts and routes every article."""
     with EmbeddedBroker(port=free_port()) as broker:
-        asyncio.run(ensure_topics(Settings(broker=broker.url)))
+        create_topics(Settings(broker=broker.url))
         other = start_worker(worker_env(broker.url, tmp_path / "other"), tmp_path / "other.log")
         other.stop()
         result = cli(

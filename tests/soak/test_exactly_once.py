@@ -36,9 +36,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from agents.routing import ENRICHED, load_routes
 from streams.broker import LocalBroker
 from streams.settings import Settings
-from streams.topics import ARTICLES, DEADLETTER, all_topics, ensure_topics
+from streams.topics import ARTICLES, DEADLETTER, all_topics
 from tests.helpers import (
     broker_engine,
+    create_topics,
     free_port,
     new_broker,
     on_kafka,
@@ -142,7 +143,7 @@ class Outputs:
 
 def output_topics(settings: Settings) -> list[str]:
     routes = load_routes(settings.routes, app_id=settings.app_id)
-    return [t for t in all_topics(settings, routes) if t != ARTICLES]
+    return [t for t in all_topics(routes) if t != ARTICLES]
 
 
 async def committed_offsets(servers: list[str]) -> dict[TopicPartition, int]:
@@ -216,7 +217,7 @@ def assert_exactly_once(result: dict[str, object]) -> None:
 def cluster(tmp_path: Path) -> Iterator[tuple[LocalBroker, Settings, Outputs]]:
     broker = new_broker(tmp_path / "broker", port=free_port()).start()
     settings = Settings(broker=broker.url, app_id=GROUP)
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     outputs = Outputs([broker.bootstrap_servers], output_topics(settings))
     try:
         yield broker, settings, outputs
