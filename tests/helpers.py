@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.broker import LocalBroker, local_broker
 from streams.consume import open_consumer, polls
@@ -274,3 +276,16 @@ def trigger_sentence(chars: int) -> str:
     pad = (filler * (per // len(filler) + 1))[:per]
     body = " and ".join(p + pad for p in parts)
     return f"The ministry said {body} and the civilian prisoner worker village factory court"
+
+
+async def committed_offsets(
+    servers: Iterable[str], group: str, topic: str | None = None
+) -> dict[TopicPartition, int]:
+    """A consumer group's committed offsets (on ``topic`` only, when given)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=list(servers))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if topic in (None, tp.topic)}

@@ -7,22 +7,21 @@ This test starts its own Tansu broker, whatever the test engine."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.deadletter import Received
 from streams.broker import LocalBroker, local_broker
+from streams.consume import open_consumer, polls
 from streams.settings import Settings
 from streams.transactions import FATAL, Fenced, TransactionalSender
-from tests.helpers import ROOT, on_kafka, worker_env
+from tests.helpers import cli, committed_offsets, on_kafka, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +38,7 @@ def tansu() -> Iterator[LocalBroker]:
 def test_exactly_once_is_refused_on_tansu(tansu: LocalBroker, tmp_path: Path) -> None:
     env = worker_env(tansu.url, tmp_path, WIRESTREAM_GUARANTEE="Exactly_Once")
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cli(env, "worker", timeout=120)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1] == (
@@ -61,14 +53,7 @@ def test_exactly_once_is_refused_on_tansu(tansu: LocalBroker, tmp_path: Path) ->
 
 def test_a_bad_guarantee_is_one_line(tansu: LocalBroker, tmp_path: Path) -> None:
     env = worker_env(tansu.url, tmp_path, WIRESTREAM_GUARANTEE="exactly-twice")
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli(env, "worker", timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "wirestream worker: WIRESTREAM_GUARANTEE must be one of at_least_once or "
@@ -86,35 +71,12 @@ async def _topic(servers: list[str], name: str, partitions: int = 2) -> None:
 
 
 async def _read_committed(servers: list[str], topic: str) -> list[tuple[str, bytes]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        seen: list[tuple[str, bytes]] = []
-        idle = 0
-        while idle < 4:
-            batch = await consumer.getmany(timeout_ms=500)
-            idle = 0 if batch else idle + 1
-            for messages in batch.values():
-                seen += [((m.key or b"").decode(), m.value or b"") for m in messages]
-        return sorted(seen)
-    finally:
-        await consumer.stop()
-
-
-async def _committed(servers: list[str], group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items()}
+    """Every (key, value) a read_committed consumer sees on ``topic`` (until 2 s idle)."""
+    seen: list[tuple[str, bytes]] = []
+    async with open_consumer(servers, [topic], isolation_level="read_committed") as consumer:
+        async for records in polls(consumer, poll_ms=500, idle=2.0):
+            seen += [((m.key or b"").decode(), m.value or b"") for m in records]
+    return sorted(seen)
 
 
 if on_kafka():
@@ -151,7 +113,7 @@ if on_kafka():
 
         asyncio.run(scenario())
         assert asyncio.run(_read_committed(servers, out)) == [("a", b"A1"), ("b", b"B1")]
-        assert asyncio.run(_committed(servers, group)) == {
+        assert asyncio.run(committed_offsets(servers, group)) == {
             TopicPartition(source, 0): 42,
             TopicPartition(source, 1): 7,
         }
@@ -189,4 +151,4 @@ if on_kafka():
 
         asyncio.run(scenario())
         assert asyncio.run(_read_committed(servers, out)) == [("n", b"new")]
-        assert asyncio.run(_committed(servers, group)) == {TopicPartition(source, 0): 1}
+        assert asyncio.run(committed_offsets(servers, group)) == {TopicPartition(source, 0): 1}

@@ -15,8 +15,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -24,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from agents.routing import ENRICHED
 from streams.broker import LocalBroker
-from streams.consume import open_consumer, polls
+from streams.consume import Isolation, open_consumer, polls
 from streams.settings import Settings
 from streams.topics import ARTICLES
 from tests.helpers import (
@@ -78,10 +79,18 @@ def article(i: int) -> bytes:
 
 
 class Collector:
-    """Reads ``wirestream.enriched`` from the beginning in a background thread."""
+    """Reads ``topics`` (default ``wirestream.enriched``) from the beginning in a
+    background thread; :meth:`record` counts each key of ``wirestream.enriched``."""
 
-    def __init__(self, servers: list[str]) -> None:
+    def __init__(
+        self,
+        servers: list[str],
+        topics: Sequence[str] = (ENRICHED,),
+        isolation_level: Isolation = "read_uncommitted",
+    ) -> None:
         self.servers = servers
+        self.topics = list(topics)
+        self.isolation_level: Isolation = isolation_level
         self.keys: Counter[str] = Counter()
         self.first_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -89,14 +98,23 @@ class Collector:
         self._thread.start()
 
     async def _run(self) -> None:
-        async with open_consumer(self.servers, [ENRICHED], metadata_max_age_ms=1000) as consumer:
+        async with open_consumer(
+            self.servers,
+            self.topics,
+            isolation_level=self.isolation_level,
+            metadata_max_age_ms=1000,
+        ) as consumer:
             async for records in polls(consumer, poll_ms=200):
                 for m in records:
-                    key = (m.key or b"").decode()
-                    self.keys[key] += 1
-                    self.first_at.setdefault(key, time.monotonic())
+                    self.record(m)
                 if self._stop.is_set():
                     break
+
+    def record(self, m: Any) -> None:
+        if m.topic == ENRICHED:
+            key = (m.key or b"").decode()
+            self.keys[key] += 1
+            self.first_at.setdefault(key, time.monotonic())
 
     def unique(self) -> int:
         return len(self.keys)

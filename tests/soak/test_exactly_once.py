@@ -22,21 +22,21 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.routing import ENRICHED, load_routes
 from streams.broker import LocalBroker
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, all_topics
+from tests import helpers
 from tests.helpers import (
     broker_engine,
     create_topics,
@@ -46,7 +46,7 @@ from tests.helpers import (
     start_worker,
     worker_env,
 )
-from tests.soak.test_crash import publish
+from tests.soak.test_crash import Collector, publish
 
 pytestmark = pytest.mark.soak
 
@@ -57,60 +57,25 @@ BROKER_KILL_ARTICLES = 2000
 BROKER_DOWN_S = 10
 
 
-class Outputs:
+class Outputs(Collector):
     """Reads ``wirestream.enriched``, every routed topic and the dead-letter topic from the
     beginning with ``isolation_level=read_committed``, in a background thread."""
 
     def __init__(self, servers: list[str], topics: list[str]) -> None:
-        self.servers = servers
-        self.topics = topics
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         #: The topics each enriched record names (its ``routes``), by id.
         self.routes: dict[str, list[str]] = {}
-        self.first_at: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-        self._thread.start()
+        super().__init__(servers, topics, "read_committed")
 
-    async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=self.servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            metadata_max_age_ms=1000,
-        )
-        await consumer.start()
-        try:
-            while not self._stop.is_set():
-                for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
-                    for m in messages:
-                        key = (m.key or b"").decode()
-                        self.counts[tp.topic][key] += 1
-                        if tp.topic == ENRICHED:
-                            self.routes.setdefault(key, orjson.loads(m.value or b"{}")["routes"])
-                            self.first_at.setdefault(key, time.monotonic())
-        finally:
-            await consumer.stop()
+    def record(self, m: Any) -> None:
+        key = (m.key or b"").decode()
+        self.counts[m.topic][key] += 1
+        if m.topic == ENRICHED:
+            self.routes.setdefault(key, orjson.loads(m.value or b"{}")["routes"])
+        super().record(m)
 
     def enriched(self) -> int:
         return len(self.counts[ENRICHED])
-
-    def wait_for(self, n: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.enriched() < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {self.enriched()} of {n} articles enriched")
-            time.sleep(0.05)
-
-    def arrivals_after(self, moment: float) -> float | None:
-        later = [t for t in self.first_at.values() if t > moment]
-        return min(later) - moment if later else None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def tally(self, n: int) -> dict[str, object]:
         """Lost and duplicated ids on the enriched topic and on the routed topics."""
@@ -146,15 +111,9 @@ def output_topics(settings: Settings) -> list[str]:
     return [t for t in all_topics(routes) if t != ARTICLES]
 
 
-async def committed_offsets(servers: list[str]) -> dict[TopicPartition, int]:
+def committed_offsets(servers: list[str]) -> dict[TopicPartition, int]:
     """The group's committed offsets on ``wirestream.articles``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(GROUP)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items() if tp.topic == ARTICLES}
+    return asyncio.run(helpers.committed_offsets(servers, GROUP, ARTICLES))
 
 
 async def end_offsets(servers: list[str]) -> dict[TopicPartition, int]:
@@ -181,7 +140,7 @@ def wait_committed_to_end(
     return both."""
     ends = asyncio.run(end_offsets(servers))
     deadline = time.monotonic() + timeout
-    while (committed := asyncio.run(committed_offsets(servers))) != ends:
+    while (committed := committed_offsets(servers)) != ends:
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -291,7 +250,7 @@ if on_kafka():
         started = time.monotonic()
         asyncio.run(publish(servers, n))
         outputs.wait_for(n // 3, timeout=300)
-        before = asyncio.run(committed_offsets(servers))
+        before = committed_offsets(servers)
         assert sum(before.values()) > 0
 
         assert broker.pid is not None
@@ -303,7 +262,7 @@ if on_kafka():
         try:
             back = time.monotonic() - killed
             deadline = time.monotonic() + 60
-            while not (after := asyncio.run(committed_offsets(servers))):
+            while not (after := committed_offsets(servers)):
                 assert time.monotonic() < deadline, "no committed offsets after the restart"
                 time.sleep(0.5)
             assert set(after) == set(before)

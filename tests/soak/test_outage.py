@@ -20,7 +20,6 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.routing import ENRICHED
 from streams.settings import Settings
@@ -28,6 +27,7 @@ from streams.topics import ARTICLES
 from tests.helpers import (
     ROOT,
     WorkerProcess,
+    committed_offsets,
     create_topics,
     free_port,
     new_broker,
@@ -62,21 +62,12 @@ def enriched_ids(servers: list[str], ids: list[str]) -> set[str]:
     return wanted & {r.key for r in records}
 
 
-async def committed_offsets(servers: list[str], group: str) -> dict[TopicPartition, int]:
-    """The group's committed offsets on ``wirestream.articles``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items() if tp.topic == ARTICLES}
-
-
 def wait_for_commits(servers: list[str], group: str, total: int) -> dict[TopicPartition, int]:
     """Wait until the group has committed ``total`` records of the input in all."""
     deadline = time.monotonic() + 60
-    while sum((offsets := asyncio.run(committed_offsets(servers, group))).values()) < total:
+    while (
+        sum((offsets := asyncio.run(committed_offsets(servers, group, ARTICLES))).values()) < total
+    ):
         assert time.monotonic() < deadline, f"committed {offsets}, not {total} records"
         time.sleep(0.5)
     return offsets
@@ -117,7 +108,7 @@ def ride_out_an_outage(tmp_path: Path, **extra_env: str) -> WorkerProcess:
             # Right after a start the coordinator may still load its offsets (and answer
             # with none); what it then has must be what was committed before the stop.
             deadline = time.monotonic() + 30
-            while not (kept := asyncio.run(committed_offsets(servers, group))):
+            while not (kept := asyncio.run(committed_offsets(servers, group, ARTICLES))):
                 assert time.monotonic() < deadline, "no committed offsets after the restart"
                 time.sleep(0.5)
             assert kept == committed

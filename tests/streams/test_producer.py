@@ -34,7 +34,7 @@ from streams.sources import (
 )
 from streams.sources.dropfolder import _Changed, _read_settled, _signature
 from streams.topics import ARTICLES, ensure_topics
-from tests.helpers import ROOT, Record, read_topics, worker_env
+from tests.helpers import ROOT, Record, cli, read_topics, worker_env
 
 SEED_TXT = """Turkey, Russia to continue talks for truce in Libya
 Foreign ministers meet face-to-face for first time since outbreak
@@ -639,14 +639,7 @@ def test_watch_cli_refuses_a_planted_folder_link_with_one_line(tmp_path: Path) -
     drop.mkdir()
     (drop / PUBLISHED_DIR).symlink_to(tmp_path, target_is_directory=True)
     env = worker_env(f"kafka://127.0.0.1:{free_port()}", tmp_path / "data")
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "publish", "--watch", str(drop)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli(env, "publish", "--watch", str(drop), timeout=60)
     assert result.returncode == 1
     assert result.stderr == (
         f"wirestream publish: {drop / PUBLISHED_DIR} is not a real directory (a symbolic "
