@@ -123,6 +123,7 @@ def test_another_version_refuses_with_one_line_naming_the_patch(
     assert [w.split(" changes ")[0] for w in warnings] == [
         "patch bounded_fetch_wait",
         "patch rewind_partitions_without_commits",
+        "patch offsets_only_in_transactions",
         "patch bounded_shutdown",
     ]
 
