@@ -81,11 +81,11 @@ def test_the_worker_fits_itself_to_the_broker(worker: WorkerProcess, env: dict[s
         member = f"{socket.gethostname()}-{env['WIRESTREAM_WEB_PORT']}"
         expected = (
             "broker is Apache Kafka (or compatible): fetch wait Faust's 1500 ms, "
-            f"session timeout 6 s, static member {member}"
+            f"session timeout 6 s, static member {member}, at_least_once"
         )
     else:
         expected = (
             "broker is the embedded Tansu: fetch wait 50 ms, session timeout 5 s, "
-            "dynamic membership"
+            "dynamic membership, at_least_once"
         )
     assert f"wirestream worker: {expected}" in worker.log_text()

@@ -75,7 +75,8 @@ def test_static_membership_on_apache_kafka(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     line = configure_for_broker(fresh_app, settings, kind)
     assert fresh_app.conf.consumer_group_instance_id == expected
-    assert line.endswith(f"static member {expected}" if expected else "dynamic membership")
+    membership = f"static member {expected}" if expected else "dynamic membership"
+    assert line.endswith(f"{membership}, {settings.guarantee}")  # the guarantee comes last
 
 
 def test_the_worker_consumer_gets_the_instance_id(fresh_app: faust.App) -> None:
