@@ -219,7 +219,8 @@ def _hog() -> None:
 def test_an_article_slowed_by_a_busy_cpu_is_not_timed_out(guarded: float) -> None:
     """The deadline counts the time the NLP process could run, not its waits for a CPU:
     a real-time busy loop on the NLP process's CPU starves it for up to 8 s, past the
-    3 s deadline, and the article (about 0.2 s of CPU) is still enriched, in one try."""
+    3 s deadline, and the article (about 0.4 s of CPU: at the 5% a real-time hog leaves, about
+    8 s of wall clock) is still enriched, in one try."""
     nlp = pool().pids()[0]
     mine = os.sched_getaffinity(0)
     cpu = min(os.sched_getaffinity(nlp))
@@ -233,7 +234,7 @@ def test_an_article_slowed_by_a_busy_cpu_is_not_timed_out(guarded: float) -> Non
         os.sched_setscheduler(hog.pid, os.SCHED_FIFO, os.sched_param(1))
         # The watchdog (this process's threads, made from here on) runs on another CPU.
         os.sched_setaffinity(0, mine - {cpu})
-        out, elapsed = timed_run([article("busy", 20, "Talks resumed. FAULT:cpu:0.1")])
+        out, elapsed = timed_run([article("busy", 20, "Talks resumed. FAULT:cpu:0.3")])
     finally:
         os.sched_setaffinity(0, mine)
         hog.kill()
