@@ -169,7 +169,11 @@ def commit_only_as_a_group_member() -> None:
 
     def wrap(do_commit: Any) -> Any:
         async def member_commit(self: Any, assignment: Any, offsets: Any) -> None:
-            if offsets and self._subscription.subscription is not None and not self.member_id:
+            # Only a consumer that subscribed (a group member) can be mid-rejoin; one with
+            # assign()ed partitions commits with no member id by design (aiokafka sends
+            # generation -1), so it is left alone.
+            auto = self._subscription.partitions_auto_assigned()
+            if offsets and auto and self._subscription.subscription is not None and not self.member_id:
                 log.info(
                     "Commit refused while rejoining group %s: %d offsets",
                     self.group_id,

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.protocol.offset import OffsetRequest
 
 from streams.settings import Settings, kafka_options
 
@@ -120,7 +122,7 @@ async def ensure_topics(
                 log.warning("could not create %d topics: %s", len(failed), failed)
             created += [n for n in chunk if n not in failed]
         if created:
-            await wait_until_listed(admin, created)
+            await wait_until_listed(admin, created, settings)
             log.info("created %d topics with %d partitions", len(created), settings.partitions)
         return created
     finally:
@@ -131,20 +133,64 @@ async def ensure_topics(
 LISTED_TIMEOUT = 60.0
 
 
-async def wait_until_listed(admin: Any, names: list[str], timeout: float = LISTED_TIMEOUT) -> None:
-    """Wait until the broker lists every topic in ``names``.
+async def wait_until_listed(
+    admin: Any, names: list[str], settings: Settings, timeout: float = LISTED_TIMEOUT
+) -> None:
+    """Wait until the broker lists every topic in ``names`` with a leader for each partition.
 
     Apache Kafka answers CreateTopics once its controller has the topics, and each broker
     learns them from the metadata log a moment later: a metadata request right after the
     creation can still miss some (seen on a loaded machine with 250 topics: listed, some
-    were missing, and clients got UnknownTopicOrPartition). Tansu lists them at once.
+    were missing, and clients got UnknownTopicOrPartition), or list a partition with no
+    leader yet, or name a leader that does not serve the partition yet (`make run` on
+    Apache Kafka then printed NotLeaderForPartitionError warnings from its first produce
+    and offset requests). So each partition must also answer a ListOffsets request from
+    its leader. Tansu lists them at once.
     """
-    wanted = set(names)
+    wanted = sorted(set(names))
     deadline = time.monotonic() + timeout
-    while missing := wanted - set(await admin.list_topics()):
-        if time.monotonic() > deadline:
-            log.warning(
-                "%d created topics are not listed yet: %s", len(missing), sorted(missing)[:5]
+    client = AIOKafkaClient(**kafka_options(settings))
+    await client.bootstrap()
+    try:
+        while missing := await _not_ready(admin, client, wanted):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "%d created topics are not served by a leader yet: %s",
+                    len(missing),
+                    sorted(missing)[:5],
+                )
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
+async def _not_ready(admin: Any, client: AIOKafkaClient, names: list[str]) -> set[str]:
+    """The topics in ``names`` not listed, with a partition that has no leader, or with a
+    partition whose leader does not answer ListOffsets for it yet."""
+    by_leader: dict[int, dict[str, list[int]]] = {}
+    listed: set[str] = set()
+    for topic in await admin.describe_topics(names):
+        partitions = topic["partitions"]
+        if topic["error_code"] or not partitions:
+            continue
+        if any(p["error_code"] or p["leader"] < 0 for p in partitions):
+            continue
+        listed.add(topic["topic"])
+        for p in partitions:
+            by_leader.setdefault(p["leader"], {}).setdefault(topic["topic"], []).append(
+                p["partition"]
             )
-            return
-        await asyncio.sleep(0.2)
+    served = set(listed)
+    for leader, topics in by_leader.items():
+        request = OffsetRequest(
+            -1, 0, [(topic, [(p, -1) for p in parts]) for topic, parts in topics.items()]
+        )
+        try:
+            response = await client.send(leader, request)
+        except KafkaError:
+            return set(names)
+        for topic, partitions in response.topics:
+            if any(error_code for _, error_code, *_ in partitions):
+                served.discard(topic)
+    return set(names) - served

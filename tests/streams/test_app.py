@@ -169,6 +169,29 @@ def test_the_group_consumer_refuses_to_commit_while_it_is_not_a_member(
     assert after_rejoin == 3
 
 
+def test_a_consumer_with_assigned_partitions_still_commits_without_membership(
+    servers: list[str],
+) -> None:
+    """The refusal is for group members only: a consumer given its partitions with
+    ``assign()`` never joins (no member id by design) and its commits go through (the
+    Apache Kafka engine's restart test commits this way; refusing it was a bug)."""
+
+    async def go() -> int | None:
+        topic, group = await topic_with_records(servers, 3), f"g-{uuid.uuid4().hex[:6]}"
+        tp = TopicPartition(topic, 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            assert consumer._coordinator.member_id == ""
+            await consumer.commit({tp: 3})
+        finally:
+            await consumer.stop()
+        return await committed(servers, group, tp)
+
+    assert asyncio.run(go()) == 3
+
+
 def test_seeking_to_committed_rewinds_partitions_without_a_commit(servers: list[str]) -> None:
     """Faust drops records fetched while its flow is paused and seeks back to the committed
     offsets. aiokafka's seek leaves a partition with no commit where the fetcher got to
