@@ -172,8 +172,8 @@ def commit_only_as_a_group_member() -> None:
             # Only a consumer that subscribed (a group member) can be mid-rejoin; one with
             # assign()ed partitions commits with no member id by design (aiokafka sends
             # generation -1), so it is left alone.
-            member = self._subscription.partitions_auto_assigned() and not self.member_id
-            if offsets and member and self._subscription.subscription is not None:
+            rejoining = self._subscription.partitions_auto_assigned() and not self.member_id
+            if offsets and rejoining and self._subscription.subscription is not None:
                 log.info(
                     "Commit refused while rejoining group %s: %d offsets",
                     self.group_id,
