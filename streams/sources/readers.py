@@ -1,8 +1,9 @@
 """Readers: a table from format name to reader (:data:`READERS`).
 
-A reader turns one file's bytes into validated articles (:class:`Loaded`), or raises
-:class:`FileError` with a reason; it knows nothing about Kafka. The format is chosen by
-the file's extension, case-insensitive:
+A reader turns one document's bytes into validated articles (:class:`Loaded`), or
+raises :class:`FileError` with a reason; it knows nothing about Kafka. The format is
+detected by content (:func:`detect`, :func:`read_bytes`); for files the extension breaks
+ties (docs/formats.md):
 
 * ``text`` (``.txt``) — the seed format: first non-blank line is the headline; the second
   is the standfirst when the file has at least three non-blank lines and that line does
@@ -10,6 +11,9 @@ the file's extension, case-insensitive:
   ``"\\n"``.
 * ``json`` (``.json``) — one article object, or a list of them.
 * ``jsonl`` (``.jsonl`` / ``.ndjson``) — one article object per non-blank line.
+* ``ninjs`` (in ``.json`` files), ``newsml`` (``.xml``, ``.newsml``: NewsML-G2),
+  ``rss`` (``.rss``), ``atom`` (``.atom``) — wire formats, :mod:`streams.sources.wire`.
+  Items that are not text are skipped, not refused (:attr:`Items.skipped`).
 * directories — recursively, in sorted order; hidden files and folders are skipped and
   other extensions are ignored with a note.
 
@@ -30,7 +34,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any
 
 import orjson
@@ -39,6 +43,7 @@ from schemas.records import Article
 from schemas.validation import InvalidArticle, article_from_dict, loads_json, parse_article
 from streams.codecs import dumps
 from streams.settings import Settings, get_settings
+from streams.sources.wire import Parsed, WireError, newsml, ninjs, syndication
 
 #: A second line ending with one of these is body text, not a standfirst.
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u2019", "'")
@@ -253,6 +258,35 @@ READERS: dict[str, Format] = {
 }
 
 
+def wire_reader(parse: Callable[[bytes], Parsed]) -> Reader:
+    """A :data:`Reader` over a wire-format parser (``streams.sources.wire``): every item
+    validated (all or nothing), the skipped ones kept in :attr:`Items.skipped`."""
+
+    def read(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
+        try:
+            parsed = parse(raw)
+        except WireError as exc:
+            raise FileError(path, str(exc), exc.code) from None
+        return Items(
+            (_from_dict(path, where, fields, max_bytes) for where, fields in parsed.items),
+            parsed.skipped,
+        )
+
+    return read
+
+
+READERS.update(
+    {
+        "ninjs": Format("ninjs", (), wire_reader(ninjs.parse), ninjs.sniff),
+        "newsml": Format("newsml", (".xml", ".newsml"), wire_reader(newsml.parse), newsml.sniff),
+        "rss": Format("rss", (".rss",), wire_reader(syndication.parse_rss), syndication.sniff_rss),
+        "atom": Format(
+            "atom", (".atom",), wire_reader(syndication.parse_atom), syndication.sniff_atom
+        ),
+    }
+)
+
+
 def register(
     name: str, suffixes: Iterable[str], read: Reader, sniff: Sniffer | None = None
 ) -> Format:
@@ -304,7 +338,25 @@ def read_bytes(
     :class:`Loaded`. Raises :class:`FileError` (reason and code) when the document or
     any of its articles is bad: all or nothing. The result may be an :class:`Items`
     with the items skipped on purpose (:func:`skipped_of`)."""
-    return _read(Path(name), raw, fmt=fmt, max_bytes=max_bytes)
+    return _read(_Name(name), raw, fmt=fmt, max_bytes=max_bytes)
+
+
+class _Name(PosixPath):
+    """A document's name, kept exactly as given in errors and :attr:`Loaded.path` (a
+    ``Path`` would fold the ``//`` of a URL); the readers only print it."""
+
+    _given = ""
+
+    def __new__(cls, name: str) -> _Name:
+        self = super().__new__(cls, name or "<body>")
+        self._given = name or "<body>"
+        return self
+
+    def __str__(self) -> str:
+        return self._given
+
+    def __fspath__(self) -> str:
+        return self._given
 
 
 def _read(

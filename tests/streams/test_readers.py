@@ -106,3 +106,12 @@ def test_files_detect_by_content_with_the_extension_breaking_ties(tmp_path: Path
     assert [a.headline for a in load_file(tmp_path / "story.dat", fmt="text")] == [
         "Forced headline"
     ]
+
+
+def test_a_url_name_is_kept_as_given_in_errors_and_items() -> None:
+    name = "https://feeds.example/wire?since=1//x"
+    [item] = read_bytes(orjson.dumps(art("U")), name=name, max_bytes=LIMIT)
+    assert item.path == name
+    with pytest.raises(FileError) as info:
+        read_bytes(b'{"headline": ', name=name, max_bytes=LIMIT)
+    assert str(info.value).startswith(f"{name}: invalid_json") and info.value.path == name
