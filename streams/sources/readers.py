@@ -267,6 +267,10 @@ def wire_reader(parse: Callable[[bytes], Parsed]) -> Reader:
             parsed = parse(raw)
         except WireError as exc:
             raise FileError(path, str(exc), exc.code) from None
+        except RecursionError:  # a safety net: the parsers walk trees iteratively
+            raise FileError(
+                path, "too_deep: the document is nested too deeply", "too_deep"
+            ) from None
         return Items(
             (_from_dict(path, where, fields, max_bytes) for where, fields in parsed.items),
             parsed.skipped,
@@ -285,6 +289,15 @@ READERS.update(
         ),
     }
 )
+
+
+def with_version(item: Loaded, version: int, max_bytes: int) -> Loaded:
+    """The same article as version ``version`` (validated and encoded again): for
+    sources without versions of their own (RSS, Atom), whose poller counts changes."""
+    fields = dict(item.article.asdict())
+    fields["version"] = version
+    fields["provider_subjects"] = list(fields.get("provider_subjects") or ())
+    return _from_dict(_Name(item.path), "", fields, max_bytes)
 
 
 def register(

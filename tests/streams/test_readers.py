@@ -115,3 +115,21 @@ def test_a_url_name_is_kept_as_given_in_errors_and_items() -> None:
     with pytest.raises(FileError) as info:
         read_bytes(b'{"headline": ', name=name, max_bytes=LIMIT)
     assert str(info.value).startswith(f"{name}: invalid_json") and info.value.path == name
+
+
+def test_with_version_restamps_an_rss_item_keeping_its_id() -> None:
+    from streams.sources.readers import with_version
+
+    rss = (
+        b'<rss version="2.0"><channel><title>Feed</title><item><title>T</title>'
+        b"<guid>urn:rss:1</guid><description>Text.</description><category>a</category>"
+        b"</item></channel></rss>"
+    )
+    [item] = read_bytes(rss, name="feed", max_bytes=LIMIT)
+    assert item.article.version is None
+    again = with_version(item, 3, LIMIT)
+    assert (again.article.version, again.article.id, again.path) == (3, item.article.id, "feed")
+    assert list(again.article.provider_subjects) == ["a"]
+    assert orjson.loads(again.value)["version"] == 3
+    with pytest.raises(FileError, match="invalid_version"):
+        with_version(item, 0, LIMIT)

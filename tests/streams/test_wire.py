@@ -558,3 +558,16 @@ def test_publish_cli_reads_the_wire_seeds_and_counts_what_it_skips(tmp_path: Pat
             .splitlines()[-1]
             .endswith("unknown format 'csv' (use text, json, jsonl, ninjs, newsml, rss, atom)")
         )
+
+
+def test_hostile_nesting_depth_is_read_without_exhausting_the_stack() -> None:
+    depth = 100_000
+    xhtml = (
+        '<inlineXML contenttype="application/xhtml+xml"><html xmlns="http://www.w3.org/1999/xhtml">'
+        "<body>" + "<div>" * depth + "Deep text." + "</div>" * depth + "</body></html></inlineXML>"
+    )
+    [item] = read(news_item(content=xhtml))
+    assert item.article.body == "Deep text."
+    html = "<div>" * depth + "Deep <b>html</b>." + "</div>" * depth
+    [item] = read(orjson.dumps({"uri": "urn:deep", "headline": "Deep", "body_html": html}))
+    assert item.article.body == "Deep html."

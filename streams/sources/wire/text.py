@@ -163,29 +163,35 @@ def plain_text(text: str) -> str:
 
 def element_text(element: Element, *, skip: Iterable[str] = ()) -> str:
     """The paragraphs of a parsed XML element (NITF, XHTML) as plain text; elements named
-    in ``skip`` (local names, e.g. NITF's ``body.head``) are left out with their text."""
+    in ``skip`` (local names, e.g. NITF's ``body.head``) are left out with their text.
+    Iterative (an explicit stack), so hostile nesting depth cannot exhaust the stack."""
     out = _Paragraphs()
     skipped = SKIP | frozenset(skip)
-
-    def walk(node: Element) -> None:
+    # ("open", element) visits an element; ("text", str) adds text; ("end", None) ends a
+    # paragraph. Children are pushed in reverse so they pop in document order.
+    stack: list[tuple[str, Any]] = [("open", element)]
+    while stack:
+        action, value = stack.pop()
+        if action == "text":
+            out.add(value)
+            continue
+        if action == "end":
+            out.end()
+            continue
+        node: Element = value
         name = local(node.tag)
-        if not name:  # a comment or processing instruction: only its tail is text
-            return
-        if name in skipped:
-            return
+        if not name or name in skipped:  # a comment, or skipped with its text
+            continue
         block = name in BLOCK
         if block:
             out.end()
-        if node.text:
-            out.add(node.text)
-        for child in node:
-            walk(child)
+            stack.append(("end", None))
+        for child in reversed(node):
             if child.tail:
-                out.add(child.tail)
-        if block:
-            out.end()
-
-    walk(element)
+                stack.append(("text", child.tail))
+            stack.append(("open", child))
+        if node.text:
+            stack.append(("text", node.text))
     return out.result()
 
 
