@@ -122,9 +122,10 @@ def skipped_of(items: list[Loaded]) -> list[str]:
 #: path (names the file in errors), the file's bytes (BOM removed, not blank), the
 #: article size limit -> the file's validated articles; FileError if any is bad.
 Reader = Callable[[Path, bytes, int], list[Loaded]]
-#: The start of a document (BOM and leading whitespace removed, at most
-#: :data:`SNIFF_BYTES`) -> how surely it is this format: 0 not, 1 maybe (a generic
-#: shape such as "starts with {"), 2 surely (a format's own marks, e.g. a root element).
+#: A document (BOM and leading whitespace removed) -> how surely it is this format: 0
+#: not, 1 maybe (a generic shape such as "starts with {"), 2 surely (a format's own
+#: marks, e.g. a root element). Sniffers look at the start only (:data:`SNIFF_BYTES`),
+#: except JSON Lines, which parses its first line whatever its length.
 Sniffer = Callable[[bytes], int]
 SNIFF_BYTES = 4096
 
@@ -236,11 +237,11 @@ def _sniff_json(head: bytes) -> int:
     return 1 if head[:1] in (b"{", b"[") else 0
 
 
-def _sniff_jsonl(head: bytes) -> int:
+def _sniff_jsonl(document: bytes) -> int:
     """A first line that is a whole JSON object: 1; with another line after it, 2."""
-    if head[:1] != b"{":
+    if document[:1] != b"{":
         return 0
-    first, newline, rest = head.partition(b"\n")
+    first, newline, rest = document.partition(b"\n")
     try:
         if not isinstance(orjson.loads(first), dict):
             return 0
@@ -320,7 +321,7 @@ def detect(raw: bytes, preferred: Format | None = None) -> Format | None:
     ``preferred`` (a file's extension), another format wins only when it is sure
     (score 2) and ``preferred`` is not: a ``.json`` file holding ``42`` stays JSON (and
     gets JSON's error), one holding ninjs or JSON Lines is read as such."""
-    head = _content(raw).lstrip()[:SNIFF_BYTES]
+    document = _content(raw).lstrip()
     best: Format | None = None
     best_score = 0
     candidates = list(READERS.values())
@@ -328,7 +329,7 @@ def detect(raw: bytes, preferred: Format | None = None) -> Format | None:
         candidates.remove(preferred)
         candidates.insert(0, preferred)
     for fmt in candidates:
-        score = fmt.sniff(head) if fmt.sniff is not None else 0
+        score = fmt.sniff(document) if fmt.sniff is not None else 0
         if score > best_score:
             best, best_score = fmt, score
     if preferred is not None and best is not preferred and best_score < 2:

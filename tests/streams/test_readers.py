@@ -133,3 +133,10 @@ def test_with_version_restamps_an_rss_item_keeping_its_id() -> None:
     assert orjson.loads(again.value)["version"] == 3
     with pytest.raises(FileError, match="invalid_version"):
         with_version(item, 0, LIMIT)
+
+
+def test_json_lines_with_long_lines_are_told_from_json() -> None:
+    long = [art("Long " + str(n), body="x " * 5000) for n in range(2)]  # 10 KB lines
+    body = b"\n".join(orjson.dumps(a) for a in long)
+    assert detect(body) is READERS["jsonl"]
+    assert [i.article.headline for i in read_bytes(body, max_bytes=LIMIT)] == ["Long 0", "Long 1"]

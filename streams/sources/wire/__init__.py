@@ -80,6 +80,7 @@ def root_name(head: bytes) -> str | None:
     """The root element's name (with its prefix, if any) from the start of a document,
     skipping the XML declaration, comments and a DOCTYPE (whose name it takes when the
     root is beyond ``head``); None if it is not XML."""
+    head = head[:4096]
     pos = 0
     while True:
         match = _PROLOG.match(head, pos)

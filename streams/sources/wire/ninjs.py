@@ -42,9 +42,10 @@ _MARKS = re.compile(
 _OUR_BODY = re.compile(rb'"body"\s*:')
 
 
-def sniff(head: bytes) -> int:
-    if head[:1] not in (b"{", b"["):
+def sniff(document: bytes) -> int:
+    if document[:1] not in (b"{", b"["):
         return 0
+    head = document[:4096]
     return 2 if _MARKS.search(head) and not _OUR_BODY.search(head) else 0
 
 
