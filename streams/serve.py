@@ -423,10 +423,12 @@ async def running(
 ) -> AsyncIterator[str]:
     """The server listening on ``host:port`` (its URL), stopped on exit."""
     check_bind(host, settings)
-    runner = web.AppRunner(make_app(settings, topics, parse_filter), handle_signals=False)
+    runner = web.AppRunner(
+        make_app(settings, topics, parse_filter), handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         shown = f"[{host}]" if ":" in host else host
         yield f"http://{shown}:{port}"

@@ -333,3 +333,51 @@ def test_ingest_1000_articles_routed_or_refused(
     assert [r for r in routed if r.topic == DEADLETTER] == []
     economy = {r.value["id"] for r in routed if r.topic == "wirestream.topic.economy"}
     assert economy == set(accepted)  # every one is about interest rates
+
+
+def test_a_client_that_stops_reading_is_dropped_with_a_final_event(
+    settings: Settings,
+) -> None:
+    """The server keeps at most WIRESTREAM_SERVE_QUEUE events for a client; one that
+    leaves them unread for WIRESTREAM_SERVE_SLOW_SECONDS gets a final ``dropped`` event
+    and is disconnected, and resuming from its last id gets exactly the rest."""
+    from streams.serve import running
+
+    topic, count, size = "wirestream.topic.health", 4000, 8000
+    create_topics(settings)
+    small = settings.model_copy(update={"serve_queue": 5, "serve_slow_seconds": 1.0})
+
+    async def scenario() -> tuple[bytes, list[dict[str, str]]]:
+        port = free_port()
+        async with running(small, "127.0.0.1", port, {topic: "test"}, lambda q: bool) as url:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET /v1/stream/{topic}?from=latest HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+            await writer.drain()
+            assert (await reader.readline()).startswith(b"HTTP/1.0 200")
+            pad = "x" * size
+            messages = [
+                (f"slow-{n}".encode(), orjson.dumps({"id": f"slow-{n}", "n": n, "pad": pad}))
+                for n in range(count)
+            ]
+            await produce(settings.bootstrap_servers, topic, messages)
+            await asyncio.sleep(4.0)  # not reading: the server's queue stays full
+            received = await asyncio.wait_for(reader.read(), 60)  # to the end: dropped
+            writer.close()
+            events = [
+                dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+                for block in received.decode(errors="replace").split("\n\n")
+            ]
+            records = [e for e in events if "id" in e and "data" in e and "event" not in e]
+            rest = await take(
+                f"{url}/v1/stream/{topic}",
+                count - len(records),
+                {"Last-Event-ID": records[-1]["id"]},
+            )
+            return received, records + rest
+
+    received, records = asyncio.run(scenario())
+    assert b"event: dropped\n" in received
+    assert b"client too slow: 5 events waited over 1 s" in received
+    numbers = [orjson.loads(r["data"])["n"] for r in records]
+    assert 0 < numbers.index(count - 1) and len(received) < count * size / 2  # dropped early
+    assert sorted(numbers) == list(range(count))  # nothing lost, nothing twice
