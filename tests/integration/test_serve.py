@@ -379,5 +379,5 @@ def test_a_client_that_stops_reading_is_dropped_with_a_final_event(
     assert b"event: dropped\n" in received
     assert b"client too slow: 5 events waited over 1 s" in received
     numbers = [orjson.loads(r["data"])["n"] for r in records]
-    assert 0 < numbers.index(count - 1) and len(received) < count * size / 2  # dropped early
+    assert len(received) < count * size / 2  # dropped long before the end
     assert sorted(numbers) == list(range(count))  # nothing lost, nothing twice
