@@ -181,6 +181,13 @@ class Server:
         result: web.StreamResponse = await handler(request)
         return result
 
+    # -- dashboard
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        """The live desk: one page, its script and styles inline (no CDN, no fonts)."""
+        page = (Path(__file__).parent / "web" / "dashboard.html").read_bytes()
+        return web.Response(body=page, content_type="text/html", charset="utf-8")
+
     # -- topics
 
     async def list_topics(self, request: web.Request) -> web.Response:
@@ -410,6 +417,7 @@ def make_app(
     app.router.add_get("/v1/topics", server.list_topics)
     app.router.add_get("/v1/stream/{topic}", server.stream)
     app.router.add_post("/v1/articles", server.ingest)
+    app.router.add_get("/", server.dashboard)
     return app
 
 
