@@ -54,6 +54,14 @@ FINAL_EVENT_TIMEOUT = 2.0
 INGEST_NAME = "POST /v1/articles"
 
 
+#: The dashboard's cookie (the token, for GET requests of a browser).
+COOKIE = "wirestream_token"
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
 class ServeError(Exception):
     """The server cannot start as asked (one line)."""
 
@@ -168,16 +176,25 @@ class Server:
 
     @web.middleware
     async def auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """With a token: ``Authorization: Bearer <token>`` on every request. A browser
+        (whose ``EventSource`` cannot send headers) opens ``/?token=<token>`` once: it
+        gets the token as a SameSite=Strict, HttpOnly cookie, good for GET requests only
+        (so another site cannot post articles with it)."""
         token = self.settings.ingest_token.get_secret_value()
         if token:
             given = request.headers.get("Authorization", "")
             scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), token.encode()
-            ):
-                response = self.error(401, "missing or wrong bearer token")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="wirestream"'
-                return response
+            if scheme.lower() != "bearer" or not _same(value.strip(), token):
+                cookie = request.cookies.get(COOKIE, "")
+                query = request.query.get("token", "") if request.path == "/" else ""
+                if request.method == "GET" and query and _same(query, token):
+                    found = web.HTTPSeeOther("/")
+                    found.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+                    return found
+                if request.method != "GET" or not cookie or not _same(cookie, token):
+                    response = self.error(401, "missing or wrong bearer token")
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="wirestream"'
+                    return response
         result: web.StreamResponse = await handler(request)
         return result
 

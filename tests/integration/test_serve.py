@@ -381,3 +381,27 @@ def test_a_client_that_stops_reading_is_dropped_with_a_final_event(
     numbers = [orjson.loads(r["data"])["n"] for r in records]
     assert len(received) < count * size / 2  # dropped long before the end
     assert sorted(numbers) == list(range(count))  # nothing lost, nothing twice
+
+
+def test_a_browser_gets_the_token_as_a_cookie_for_get_requests_only(base: str) -> None:
+    async def go() -> None:
+        jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of an IP address, as browsers do
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            async with session.get(f"{base}/?token=wrong", allow_redirects=False) as r:
+                assert r.status == 401
+            async with session.get(f"{base}/?token={TOKEN}", allow_redirects=False) as r:
+                assert r.status == 303 and r.headers["Location"] == "/"
+                cookie = r.headers["Set-Cookie"]
+                assert "wirestream_token=" in cookie and "HttpOnly" in cookie
+                assert "SameSite=Strict" in cookie
+            async with session.get(f"{base}/") as r:  # the cookie, no header
+                assert r.status == 200 and "<title>Wirestream" in await r.text()
+            async with session.get(f"{base}/v1/topics") as r:
+                assert r.status == 200
+            body = orjson.dumps(article(4000))
+            async with session.post(f"{base}/v1/articles", data=body) as r:
+                assert r.status == 401  # posting needs the header, never the cookie
+        async with aiohttp.ClientSession() as fresh, fresh.get(f"{base}/") as r:
+            assert r.status == 401
+
+    asyncio.run(go())
