@@ -81,7 +81,8 @@ class Input(Protocol):
     def timestamp(self) -> float | None: ...
 
 
-Output = tuple[str, bytes | None, bytes]
+#: (topic, key, value); a None value is a tombstone (issue 19's withdrawals).
+Output = tuple[str, bytes | None, bytes | None]
 
 
 def dead_letter_code(value: bytes) -> str:
@@ -96,9 +97,12 @@ def batch_sent(
     inputs: int | Sequence[Input], outputs: Iterable[Output], *, now: float | None = None
 ) -> None:
     """Count a batch whose outputs the broker acknowledged: ``inputs`` are the input
-    messages (or only their number, when the timestamps are not known)."""
+    messages (or only their number, when the timestamps are not known). Tombstones are
+    not counted; an input with no enriched record and no dead letter is ``dropped``."""
     enriched = deadlettered = 0
     for topic, _key, value in outputs:
+        if value is None:
+            continue  # a tombstone: neither enriched nor routed
         if topic == DEADLETTER:
             deadlettered += 1
             DEADLETTERS.labels(code=dead_letter_code(value)).inc()

@@ -34,8 +34,10 @@ def test_batch_sent_counts_outcomes_codes_topics_and_latency() -> None:
         ("wirestream.topic.sport", b"a", b"{}"),
         (ENRICHED, b"b", b"{}"),
         (DEADLETTER, b"c", dead),
+        (ENRICHED, b"d", None),  # a tombstone (a withdrawn story): not an enriched record
+        ("wirestream.topic.sport", b"d", None),
     ]
-    # 4 inputs: 2 enriched, 1 dead-lettered, 1 that produced nothing (dropped)
+    # 4 inputs: 2 enriched, 1 dead-lettered, 1 that produced only tombstones (dropped)
     batch = [Msg(100.0), Msg(100.0), Msg(None), Msg(90.0)]
     metrics.batch_sent(batch, outputs, now=101.0)
     after = {o: sample("wirestream_articles_total", outcome=o) for o in metrics.OUTCOMES}
