@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,7 +33,7 @@ from agents.routing import Routes, load_routes
 from nlp.components import record_fields
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
-from streams import __version__
+from streams import __version__, metrics
 from streams.app import app, settings
 from streams.sinks import Sink, extra_sinks, send_to_all
 from streams.sinks.kafka import KafkaSink
@@ -166,6 +167,7 @@ articles_topic = app.topic(ARTICLES, key_type=bytes, value_type=bytes)
 #: Where outputs go: Kafka first, then the extra sinks of ``WIRESTREAM_EXTRA_SINKS``.
 extras: list[Sink] = extra_sinks(settings)
 sinks: list[Sink] = [KafkaSink(app), *extras]
+metrics.install(app)  # /metrics, /healthz, /readyz on the worker's web server
 
 
 def received(event: EventT) -> Received:
@@ -323,6 +325,7 @@ async def enrich_articles(stream: Any) -> Any:
     """
     global _sender
     await start_nlp()
+    metrics.nlp_loaded()
     if settings.guarantee == "exactly_once" and _sender is None:
         _sender = TransactionalSender(settings)
         await _sender.start()
@@ -346,8 +349,12 @@ async def enrich_articles(stream: Any) -> Any:
                 batch = [received(e) for e in events]
                 if _sender is not None:
                     batch = _sender.unseen(batch)  # committed already, delivered again
+                began = time.monotonic()
                 outputs = await run_nlp(batch) if batch else []
+                metrics.nlp_seconds(time.monotonic() - began)
                 await send_outputs(outputs, batch)
+                metrics.batch_sent(batch, outputs)
+                metrics.batch_sent(len(events) - len(batch), ())  # skipped: dropped
             except Exception as exc:
                 await fail_batch(events, exc)
                 raise
@@ -368,8 +375,11 @@ async def enrich_slow(event: EventT) -> None:
     pool = nlp_pool()
     assert pool is not None  # the lane is used only with NLP processes
     try:
-        outputs = await pool.run_lane([received(event)])
+        began, msg = time.monotonic(), received(event)
+        outputs = await pool.run_lane([msg])
+        metrics.nlp_seconds(time.monotonic() - began)
         await send_outputs(outputs)
+        metrics.batch_sent([msg], outputs)
     except Exception as exc:
         await fail_batch([event], exc)
         raise

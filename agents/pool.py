@@ -52,6 +52,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from agents.deadletter import Received
+from streams import metrics
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +420,8 @@ class NlpPool:
             return current
         if current is not None:
             current.kill()
+            if slot < self.processes:  # the slow lane's process is stopped after each use
+                metrics.nlp_restarted()
         began = time.monotonic()
         try:
             fresh = self._template().fork()

@@ -470,3 +470,25 @@ def pipeline_topics(settings: Settings) -> list[str]:
 def predicted_topics(routes: Routes, articles: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Article id → topics it should reach, for checking a run end to end."""
     return {a["id"]: routes.match(a) for a in articles}
+
+
+def condition_from_query(query: Mapping[str, Sequence[str]]) -> Condition:
+    """A route condition from URL query parameters (``wirestream serve``'s stream filters):
+    each list condition as comma-separated or repeated values, ``sentiment_below`` and
+    ``sentiment_above`` as numbers; checked as a route's ``when`` is (:class:`RoutesError`
+    with one line naming the bad key or value)."""
+    raw: dict[str, Any] = {}
+    for key, given in query.items():
+        values = [v.strip() for value in given for v in value.split(",") if v.strip()]
+        if key in _NUMBER_KEYS:
+            if len(values) != 1:
+                raise RoutesError(f"filter: {key} takes one number")
+            try:
+                raw[key] = float(values[0])
+            except ValueError:
+                raise RoutesError(f"filter: {key} must be a number, got {values[0]!r}") from None
+        elif key == "unmatched":
+            raise RoutesError("filter: unmatched is a route-only condition")
+        else:
+            raw[key] = values
+    return _condition("filter", raw)

@@ -656,6 +656,38 @@ async def run(args: argparse.Namespace) -> int:
             broker.stop()
 
 
+# -- serve ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """HTTP ingest and live streams (streams/serve.py); the routes file names the
+    readable topics, and stream filters are parsed as route conditions."""
+    from agents.routing import RoutesError, condition_from_query
+    from streams.serve import ServeError, check_bind, serve
+    from streams.topics import registry
+
+    settings = get_settings()
+    try:
+        check_bind(args.host, settings)
+    except ServeError as exc:
+        raise CliError(str(exc)) from None
+    routes = _routes_or_exit("serve", settings)
+    require_broker(settings)
+    topics = {t.name: t.fed_by for t in registry(routes)}
+
+    def parse_filter(query: Any) -> Any:
+        try:
+            return condition_from_query(query).holds
+        except RoutesError as exc:
+            raise ValueError(_one_line(str(exc))) from None
+
+    try:
+        asyncio.run(serve(settings, args.host, args.port, topics, parse_filter))
+    except ServeError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 # -- entry point --------------------------------------------------------------------------
 
 
@@ -783,6 +815,20 @@ def parser() -> argparse.ArgumentParser:
         help="engine of the broker it starts when none runs (default WIRESTREAM_BROKER_ENGINE)",
     )
     r.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser(
+        "serve",
+        parents=[kafka],
+        help="HTTP server: POST /v1/articles, GET /v1/topics, GET /v1/stream/TOPIC (SSE)",
+    )
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1; any other needs WIRESTREAM_INGEST_TOKEN)",
+    )
+    sv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    sv.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

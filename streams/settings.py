@@ -240,6 +240,24 @@ class Settings(BaseSettings):
     sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (never logged).")
     ssl_cafile: FilePath | None = Field(None, description="CA bundle for TLS.")
     log_level: LogLevel = Field("info", description="Worker log level.")
+    ingest_token: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Bearer token `wirestream serve` requires on every request (none: no auth, and"
+            " serve binds loopback addresses only)."
+        ),
+    )
+    ingest_max_bytes: int = Field(
+        16_000_000, ge=1, description="Largest request body POST /v1/articles accepts."
+    )
+    serve_queue: int = Field(
+        1000, ge=1, description="Events buffered per SSE client of `wirestream serve`."
+    )
+    serve_slow_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="An SSE client whose buffer stays full this long is dropped.",
+    )
 
     @field_validator("broker")
     @classmethod
