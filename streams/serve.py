@@ -388,13 +388,22 @@ def _item_number(error: FileError) -> int | None:
 
 
 def read_articles(raw: bytes, *, max_bytes: int) -> list[Loaded | FileError]:
-    """THE parser of an ingest body: a JSON article or a list of them, each validated
-    (``schemas.validation``) and encoded, or a :class:`FileError` saying why not (``item
-    N: code: why`` in a list). A body that is not JSON is one error. (To accept the wire
-    formats, swap this for the readers' content detection.)"""
+    """THE parser of an ingest body, by its content (``streams.sources.readers.detect``):
+    a JSON article or a list of them, each validated (``schemas.validation``) and
+    encoded, or a :class:`FileError` saying why not (``item N: code: why`` in a list);
+    any other format of the reader table (ninjs, NewsML-G2, RSS, Atom, JSON Lines) is
+    read whole by :func:`streams.sources.readers.read_bytes`: its articles, or one error.
+    A body nothing recognises is read as JSON and gets JSON's error."""
     from schemas.validation import InvalidArticle, article_from_dict, loads_json
+    from streams.sources.readers import READERS, detect, read_bytes
 
     name = Path(INGEST_NAME)
+    fmt = detect(raw)
+    if fmt is not None and fmt is not READERS["json"]:
+        try:
+            return list(read_bytes(raw, name=INGEST_NAME, fmt=fmt.name, max_bytes=max_bytes))
+        except FileError as exc:
+            return [exc]
     try:
         data = loads_json(raw)
     except ValueError as exc:

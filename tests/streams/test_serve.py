@@ -3,6 +3,8 @@ check; agents.routing.condition_from_query (stream filters)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -17,6 +19,8 @@ from streams.serve import (
 )
 from streams.settings import Settings
 from streams.sources.readers import FileError, Loaded
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_positions_round_trip_and_bad_ids_are_refused() -> None:
@@ -55,6 +59,32 @@ def test_read_articles_one_list_and_reasons_per_item() -> None:
     assert isinstance(big, FileError) and big.code == "too_large"
     (empty,) = read_articles(b"[]", max_bytes=1000)
     assert isinstance(empty, FileError) and empty.code == "empty"
+
+
+def test_read_articles_takes_the_wire_formats_by_content() -> None:
+    """ninjs, NewsML-G2, RSS and Atom bodies go through the readers' content detection;
+    a kill keeps the story's guid-derived id; unsafe XML is one error, nothing read."""
+    seeds = ROOT / "seeds" / "wire"
+    (v1,) = read_articles(
+        (seeds / "101_ninjs_harbour-terminal.v1.json").read_bytes(), max_bytes=10**6
+    )
+    (v2,) = read_articles(
+        (seeds / "102_ninjs_harbour-terminal.v2.json").read_bytes(), max_bytes=10**6
+    )
+    assert isinstance(v1, Loaded) and isinstance(v2, Loaded)
+    assert v1.article.id == v2.article.id and (v1.article.version, v2.article.version) == (1, 2)
+    (kill,) = read_articles(
+        (seeds / "105_newsml_mayor-inquiry.kill.xml").read_bytes(), max_bytes=10**6
+    )
+    assert isinstance(kill, Loaded) and kill.article.status == "canceled"
+    rss = read_articles((seeds / "106_rss_valmont-gazette.rss").read_bytes(), max_bytes=10**6)
+    atom = read_articles(
+        (seeds / "107_atom_northern-science-desk.atom").read_bytes(), max_bytes=10**6
+    )
+    assert [type(i) for i in rss + atom] == [Loaded] * 4
+    laughs = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><rss><channel/></rss>'
+    (unsafe,) = read_articles(laughs, max_bytes=10**6)
+    assert isinstance(unsafe, FileError) and unsafe.code == "unsafe_xml"
 
 
 def test_only_loopback_binds_without_a_token() -> None:
