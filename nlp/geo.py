@@ -29,12 +29,23 @@ from nlp.components import assigns_of, requires_of
 from nlp.data import load_toml
 from nlp.entities import AliasTables, load_aliases
 from nlp.extensions import register
-from nlp.geodata import ADMIN1, CITY, COUNTRY, FEATURES, GeoIndex, load_index
+from nlp.geodata import (
+    ADMIN1,
+    ADMIN2,
+    CITY,
+    COUNTRY,
+    FEATURES,
+    GeoIndex,
+    load_index,
+    name_key,
+)
 from nlp.types import Geo
 
 register()
 
 GEO_LABELS = frozenset({"GPE", "LOC", "FAC"})
+#: Features near enough to each other for the proximity rule.
+_LOCAL = (CITY, ADMIN1, ADMIN2)
 RULES = ("country", "region", "containment", "proximity", "source")
 EARTH_KM = 6371.0088
 #: The text after a place name that may name what contains it: ", Bulacan" / ", Nova Scotia (".
@@ -102,6 +113,9 @@ def container_of(name: str, index: GeoIndex, tables: AliasTables) -> Container |
     for place in index.lookup(name):
         if index.feature[place] == ADMIN1:
             return Container(str(index.country_code(place)), index.admin1_code(place))
+    for place in index.lookup(name):
+        if index.feature[place] == ADMIN2:  # "Bulacan": in its admin-1 region
+            return Container(str(index.country_code(place)), index.admin1_code(place))
     iso = tables.regions.get(key)
     return Container(iso, None) if iso is not None else None
 
@@ -131,16 +145,41 @@ def _candidates(
         if surface not in names:
             names.append(surface)
     for name in names:
+        found = index.lookup(name)
         if rules.country_names:
             iso = tables.countries.get(name.casefold())
             if iso is not None and iso in index.country_place:
-                return [index.country_place[iso]]
-        found = index.lookup(name)
+                # a country's name, unless it is a region of that country ("England" in
+                # GB; not "Mexico", the country, against its state México)
+                country = index.country_place[iso]
+                own = name_key(index.name(country))
+                inside = [
+                    c
+                    for c in found
+                    if index.feature[c] == ADMIN1
+                    and index.country_code(c) == iso
+                    and name_key(index.name(c)) != own
+                ]
+                return inside[:1] or [country]
         if not found and name.lower().startswith("the "):
             found = index.lookup(name[4:])
         if found:
-            return found
+            return _cities_over_their_regions(found, index)
     return []
+
+
+def _cities_over_their_regions(found: list[int], index: GeoIndex) -> list[int]:
+    """Without a region that shares its name with a city inside it: "Istanbul", "New York"
+    name the city more often than the province or state."""
+    cities = {
+        (index.country_code(c), index.admin1_code(c)) for c in found if index.feature[c] == CITY
+    }
+    return [
+        c
+        for c in found
+        if index.feature[c] not in (ADMIN1, ADMIN2)
+        or (index.country_code(c), index.admin1_code(c)) not in cities
+    ]
 
 
 def resolve(
@@ -197,11 +236,11 @@ def resolve(
                     s += w.get("containment", 0.0)
                 if source_country is not None and cc == source_country:
                     s += w.get("source", 0.0)
-            if chosen is not None and w.get("proximity") and index.feature[c] in (CITY, ADMIN1):
+            if chosen is not None and w.get("proximity") and index.feature[c] in _LOCAL:
                 others = [
                     o
                     for k, o in enumerate(chosen)
-                    if k != i and o is not None and index.feature[o] in (CITY, ADMIN1)
+                    if k != i and o is not None and index.feature[o] in _LOCAL
                 ]
                 if others:
                     ids = np.array(others)
@@ -237,7 +276,7 @@ def resolve(
 
 def geo_record(index: GeoIndex, place: int, confidence: float) -> Geo:
     return {
-        "geonameid": int(index.geonameid[place]),
+        "geonameid": int(index.geonameid[place]) or None,
         "name": index.name(place),
         "country": index.country_code(place),
         "admin1": index.admin1_code(place),
@@ -250,7 +289,7 @@ def geo_record(index: GeoIndex, place: int, confidence: float) -> Geo:
 
 
 #: Most specific first: an event's location is the first of these named in its sentence.
-_SPECIFIC = {"city": 0, "admin1": 1, "country": 2, "continent": 3}
+_SPECIFIC = {"city": 0, "admin2": 1, "admin1": 2, "country": 3, "continent": 4}
 
 
 def event_locations(

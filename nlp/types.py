@@ -30,10 +30,12 @@ class EntitySentiment(TypedDict):
 
 
 class Geo(TypedDict):
-    """A GeoNames place (``nlp/geo.py``): ``feature`` is city, admin1, country or continent;
-    ``confidence`` the resolver's share for it among the name's candidates, in (0, 1]."""
+    """A GeoNames place (``nlp/geo.py``): ``feature`` is city, admin1, admin2, country or
+    continent; ``confidence`` the resolver's share for it among the name's candidates, in
+    (0, 1]; ``geonameid`` None for a region built from its towns (admin1 outside the US,
+    admin2)."""
 
-    geonameid: int
+    geonameid: int | None
     name: str
     country: str | None
     admin1: str | None
