@@ -31,16 +31,27 @@ NLP_DATA_DIR = Path(__file__).resolve().parents[1] / "nlp" / "data"
 #: Kafka's limits on a topic name (``org.apache.kafka.common.internals.Topic``).
 MAX_TOPIC_NAME = 249
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-_LIST_KEYS = ("topics", "tags", "entity_labels", "entity_names", "sources", "languages")
+_LIST_KEYS = (
+    "topics",
+    "tags",
+    "entity_labels",
+    "entity_names",
+    "sources",
+    "languages",
+    "countries",
+)
 _NUMBER_KEYS = ("sentiment_below", "sentiment_above")
-_KNOWN_KEYS = {*_LIST_KEYS, *_NUMBER_KEYS, "unmatched"}
+_KNOWN_KEYS = {*_LIST_KEYS, *_NUMBER_KEYS, "unmatched", "near"}
 #: Conditions whose values must come from the taxonomy, and what one value is called.
 _CHECKED_KEYS = {
     "topics": "IPTC topic slug",
     "tags": "event tag",
     "entity_labels": "entity label",
     "languages": "language code",
+    "countries": "ISO 3166-1 alpha-2 country code",
 }
+#: Earth's mean radius (km), for ``when.near``.
+EARTH_KM = 6371.0088
 
 
 class RoutesError(ValueError):
@@ -78,6 +89,10 @@ def valid_values(key: str) -> frozenset[str]:
 
         codes = {getattr(lang, "alpha_2", None) or lang.alpha_3 for lang in pycountry.languages}
         return frozenset({*codes, *_detected_languages()})
+    if key == "countries":
+        import pycountry
+
+        return frozenset(str(c.alpha_2) for c in pycountry.countries)
     raise KeyError(key)
 
 
@@ -100,6 +115,13 @@ def _suggestion(key: str, value: str) -> str | None:
             if code in valid:
                 return str(code)
         valid = frozenset(_detected_languages())
+    if key == "countries":
+        import pycountry
+
+        try:  # "France", "fra" → "FR"
+            return str(pycountry.countries.lookup(value.strip()).alpha_2)
+        except LookupError:
+            return None
     folded = {v.casefold(): v for v in valid}
     if value.casefold() in folded:
         return folded[value.casefold()]
@@ -123,6 +145,12 @@ def condition_values() -> list[tuple[str, str]]:
         ("sentiment_below", "a number: the compound score in [-1, 1] is below it"),
         ("sentiment_above", "a number: the compound score in [-1, 1] is above it"),
         ("unmatched", "true: only when no other route matched"),
+        (
+            "countries",
+            "ISO 3166-1 alpha-2 codes: of a geocoded place (entities[].geo.country) "
+            "or an entity's country",
+        ),
+        ("near", "{lat, lon, km}: a geocoded place (entity or event location) within km"),
     ]
 
 
@@ -140,6 +168,9 @@ class Condition:
     sentiment_below: float | None = None
     sentiment_above: float | None = None
     unmatched: bool = False
+    countries: frozenset[str] = frozenset()
+    #: (lat, lon, km): some geocoded place of the article lies within km of the point.
+    near: tuple[float, float, float] | None = None
 
     def holds(self, article: Mapping[str, Any]) -> bool:
         """True when the article meets every condition set here."""
@@ -157,6 +188,10 @@ class Condition:
         if self.sources and article.get("source", "") not in self.sources:
             return False
         if self.languages and article.get("language") not in self.languages:
+            return False
+        if self.countries and not self.countries & article_countries(article):
+            return False
+        if self.near is not None and not near_any(article_points(article), [self.near]).any():
             return False
         compound = float(article.get("sentiment", {}).get("compound", 0.0))
         if self.sentiment_below is not None and not compound < self.sentiment_below:
@@ -178,6 +213,9 @@ class Condition:
             parts.append(f"sentiment < {self.sentiment_below}")
         if self.sentiment_above is not None:
             parts.append(f"sentiment > {self.sentiment_above}")
+        if self.near is not None:
+            lat, lon, km = self.near
+            parts.append(f"within {km:g} km of ({lat:g}, {lon:g})")
         if self.unmatched:
             parts.append("no other route matched")
         return " and ".join(parts) or "always"
@@ -190,6 +228,50 @@ class Route:
     name: str
     topic: str
     when: Condition
+
+
+def article_countries(article: Mapping[str, Any]) -> set[str]:
+    """The ISO codes ``when.countries`` matches: the country of each geocoded place (an
+    entity's ``geo``, an event's ``location``) and each entity's own ``country``."""
+    found: set[str] = set()
+    for e in article.get("entities", ()):
+        geo = e.get("geo")
+        if geo and geo.get("country"):
+            found.add(geo["country"])
+        if e.get("country"):
+            found.add(e["country"])
+    for event in article.get("events", ()):
+        location = event.get("location")
+        if location and location.get("country"):
+            found.add(location["country"])
+    return found
+
+
+def article_points(article: Mapping[str, Any]) -> np.ndarray:
+    """(lat, lon) of every geocoded entity and event location, shape (n, 2)."""
+    places = [e.get("geo") for e in article.get("entities", ())]
+    places += [ev.get("location") for ev in article.get("events", ())]
+    points = [(g["lat"], g["lon"]) for g in places if g]
+    return np.array(points, dtype=float).reshape(-1, 2)
+
+
+def near_any(points: np.ndarray, circles: Sequence[tuple[float, float, float]]) -> np.ndarray:
+    """Per circle (lat, lon, km): whether some point lies within it (haversine)."""
+    if not len(circles):
+        return np.zeros(0, dtype=bool)
+    if not len(points):
+        return np.zeros(len(circles), dtype=bool)
+    c = np.radians(np.array([(lat, lon) for lat, lon, _ in circles], dtype=float))
+    p = np.radians(points)
+    dlat = p[:, None, 0] - c[None, :, 0]
+    dlon = p[:, None, 1] - c[None, :, 1]
+    a = (
+        np.sin(dlat / 2) ** 2
+        + np.cos(p[:, None, 0]) * np.cos(c[None, :, 0]) * np.sin(dlon / 2) ** 2
+    )
+    km = 2 * EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    radius = np.array([r for _, _, r in circles], dtype=float)
+    return np.asarray((km <= radius[None, :]).any(axis=0))
 
 
 def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[Any]]:
@@ -211,6 +293,8 @@ def _features(article: Mapping[str, Any], keys: Iterable[str]) -> dict[str, set[
             }
         elif key == "sources":
             out[key] = {article.get("source", "")}
+        elif key == "countries":
+            out[key] = article_countries(article)
         else:
             out[key] = {article.get("language")}
     return out
@@ -229,6 +313,9 @@ class _Index:
     above: np.ndarray
     has_above: np.ndarray
     unmatched: np.ndarray
+    #: Routes with ``when.near`` (slots) and their circles.
+    near_slots: np.ndarray
+    near_circles: tuple[tuple[float, float, float], ...]
 
     @classmethod
     def build(cls, routes: Sequence[Route]) -> _Index:
@@ -253,6 +340,10 @@ class _Index:
             above=np.array([-math.inf if a is None else a for a in above], dtype=float),
             has_above=np.array([a is not None for a in above], dtype=bool),
             unmatched=np.array([r.when.unmatched for r in routes], dtype=bool),
+            near_slots=np.array(
+                [i for i, r in enumerate(routes) if r.when.near is not None], dtype=np.intp
+            ),
+            near_circles=tuple(r.when.near for r in routes if r.when.near is not None),
         )
 
     def accepted(self, article: Mapping[str, Any]) -> np.ndarray:
@@ -270,6 +361,8 @@ class _Index:
                 if slots is not None:
                     accept[slots] = True
             ok &= accept
+        if self.near_slots.size:
+            ok[self.near_slots] &= near_any(article_points(article), self.near_circles)
         return ok
 
 
@@ -387,11 +480,51 @@ def _condition(where: str, raw: Any) -> Condition:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise RoutesError(f"{where}: when.{key} must be a number")
             kwargs[key] = float(value)
+    if "near" in raw:
+        kwargs["near"] = _near(where, raw["near"])
     if "unmatched" in raw:
         if not isinstance(raw["unmatched"], bool):
             raise RoutesError(f"{where}: when.unmatched must be true or false")
         kwargs["unmatched"] = raw["unmatched"]
     return Condition(**kwargs)
+
+
+def _near(where: str, raw: Any) -> tuple[float, float, float]:
+    """``when.near = {lat, lon, km}`` checked: numbers, lat in [-90, 90], lon in
+    [-180, 180], km > 0."""
+    shape = "when.near must be a table {lat = <-90..90>, lon = <-180..180>, km = <above 0>}"
+    if not isinstance(raw, dict):
+        raise RoutesError(f"{where}: {shape}")
+    if set(raw) != {"lat", "lon", "km"}:
+        missing, extra = {"lat", "lon", "km"} - set(raw), set(raw) - {"lat", "lon", "km"}
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {sorted(missing)}" if missing else "",
+                f"unknown {sorted(extra)}" if extra else "",
+            )
+            if part
+        )
+        raise RoutesError(f"{where}: {shape} ({detail})")
+    values = {}
+    for key in ("lat", "lon", "km"):
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise RoutesError(f"{where}: when.near.{key} must be a number, got {value!r}")
+        values[key] = float(value)
+    if not -90 <= values["lat"] <= 90:
+        raise RoutesError(f"{where}: when.near.lat {values['lat']:g} is not in [-90, 90]")
+    if not -180 <= values["lon"] <= 180:
+        raise RoutesError(f"{where}: when.near.lon {values['lon']:g} is not in [-180, 180]")
+    if not 0 < values["km"] < math.inf:
+        raise RoutesError(f"{where}: when.near.km must be above 0, got {values['km']:g}")
+    return values["lat"], values["lon"], values["km"]
+
+
+def parse_condition(raw: Any, where: str = "condition") -> Condition:
+    """A ``when`` table (as decoded TOML) checked like a route's: for filters outside a
+    routes file (``wirestream subscribe --when``)."""
+    return _condition(where, raw)
 
 
 def _app_id() -> str:

@@ -9,6 +9,7 @@ Run from the repository root (``PYTHONPATH=.``); each subcommand prints a table 
     python -m bench.quality topics --agnews ../shared/data/ag_news/ag_news.dev.csv
     python -m bench.quality events --case ../shared/data/case2021_events/events.dev.tsv
     python -m bench.quality throughput --bbc ../shared/data/bbc/bbc.dev.jsonl --articles 300
+    python -m bench.quality geo [--geovirus ../shared/data/geovirus/geovirus.dev.xml]
     python -m bench.quality all [--data ../shared/data] --json /tmp/quality.json
 
 The metric code lives in the sibling modules (``bench/ner_eval.py``, ``sentiment_eval.py``,
@@ -16,7 +17,9 @@ The metric code lives in the sibling modules (``bench/ner_eval.py``, ``sentiment
 ``build_nlp()`` and compares each number with the issue's target. JSON keys:
 ``ner.micro_f1``, ``sentiment.macro_f1``, ``topics.bbc.accuracy``,
 ``topics.agnews.accuracy``, ``events.macro_f1``, ``throughput.articles_per_s`` and
-``throughput.ner_only_articles_per_s`` (nested dicts), each section's full detail (and
+``throughput.ner_only_articles_per_s``, ``geo.gold_acc161``, ``geo.gold_median_km``,
+``geo.e2e_recall``, ``geo.e2e_acc161``, ``geo.baseline_acc161`` (nested dicts), each
+section's full detail (and
 ``events.heldout_macro_f1``: the half of CASE dev the event rules were not tuned on), then
 ``targets`` and ``passed`` (metric → bool). A missing or failing evaluator makes its
 subcommand fail with the reason (exit status 1); no number is ever made up. ``all`` runs
@@ -55,6 +58,7 @@ DATA_FILES = {
     "bbc": "bbc/bbc.dev.jsonl",
     "agnews": "ag_news/ag_news.dev.csv",
     "case": "case2021_events/events.dev.tsv",
+    "geovirus": "geovirus/geovirus.dev.xml",
 }
 #: Issue-3 targets. The throughput target is the ratio to raw NER-only throughput.
 TARGETS: dict[str, float] = {
@@ -64,6 +68,7 @@ TARGETS: dict[str, float] = {
     "topics.agnews.accuracy": 0.85,
     "events.macro_f1": 0.60,
     "throughput.ratio": 0.5,
+    "geo.gold_acc161": 0.85,
 }
 PASSES = 5
 
@@ -149,6 +154,14 @@ def eval_events(path: Path, nlp: Any) -> dict[str, Any]:
     elif isinstance(heldout, dict) and isinstance(heldout.get("macro_f1"), float):
         events["heldout_macro_f1"] = heldout["macro_f1"]
     return {"events": events}
+
+
+def eval_geo(path: Path, nlp: Any) -> dict[str, Any]:
+    """GeoVirus (bench/geo_eval.py): the resolver on the gold toponyms, the population-only
+    baseline, each rule off, and end to end with our NER."""
+    acc, detail = run_evaluator("geo_eval", "evaluate_geo", path, nlp, "gold_acc161")
+    keys = ("gold_median_km", "e2e_recall", "e2e_acc161", "baseline_acc161")
+    return {"geo": {"gold_acc161": acc, **{k: detail[k] for k in keys}, "detail": detail}}
 
 
 def read_bbc(path: Path, limit: int) -> list[tuple[str, int]]:
@@ -263,6 +276,10 @@ def table(results: dict[str, Any]) -> str:
         "events.heldout_macro_f1",
         "throughput.articles_per_s",
         "throughput.ner_only_articles_per_s",
+        "geo.baseline_acc161",
+        "geo.gold_median_km",
+        "geo.e2e_recall",
+        "geo.e2e_acc161",
     )
     for key in (*TARGETS, *extra):
         try:
@@ -300,6 +317,7 @@ def run_all(data: Path, articles: int, nlp: Any) -> dict[str, Any]:
         "topics.agnews": lambda: eval_topics(None, files["agnews"], nlp),
         "events": lambda: eval_events(files["case"], nlp),
         "throughput": lambda: eval_throughput(files["bbc"], articles, nlp),
+        "geo": lambda: eval_geo(files["geovirus"], nlp),
     }
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -317,7 +335,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("ner", "sentiment", "topics", "events", "throughput", "all"):
+    for name in ("ner", "sentiment", "topics", "events", "throughput", "all", "geo"):
         p = sub.add_parser(name)
         p.add_argument("--json", type=Path, default=argparse.SUPPRESS)
     sub.choices["ner"].add_argument("--conll", type=Path, required=True)
@@ -327,6 +345,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.choices["events"].add_argument("--case", type=Path, required=True)
     sub.choices["throughput"].add_argument("--bbc", type=Path, required=True)
     sub.choices["throughput"].add_argument("--articles", type=int, default=300)
+    sub.choices["geo"].add_argument("--geovirus", type=Path, default=DATA / DATA_FILES["geovirus"])
     sub.choices["all"].add_argument("--data", type=Path, default=DATA)
     sub.choices["all"].add_argument("--articles", type=int, default=300)
     args = parser.parse_args(argv)
@@ -351,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = eval_events(args.case, nlp)
         elif args.command == "throughput":
             results = eval_throughput(args.bbc, args.articles, nlp)
+        elif args.command == "geo":
+            results = eval_geo(args.geovirus, nlp)
         else:
             results = run_all(args.data, args.articles, nlp)
     except EvaluationError as exc:

@@ -103,6 +103,17 @@ COMPONENTS: tuple[Component, ...] = (
         (Output("ws_topics", field="topics", empty=list),),
         requires=("token.lemma", "doc._.ws_headline_chars", "doc._.ws_events"),
     ),
+    Component(
+        "wirestream_geo",
+        "nlp.geo",
+        (
+            # per entity of ws_entities: a GeoNames place or None -> entities[i].geo
+            Output("ws_geo", join=("entities", "geo")),
+            # per event of ws_events: the place of its sentence or None -> events[i].location
+            Output("ws_event_location", join=("events", "location")),
+        ),
+        requires=("token.is_sent_start", "doc._.ws_entities", "doc._.ws_events"),
+    ),
 )
 
 

@@ -29,6 +29,23 @@ class EntitySentiment(TypedDict):
     score: float
 
 
+class Geo(TypedDict):
+    """A GeoNames place (``nlp/geo.py``): ``feature`` is city, admin1, admin2, country or
+    continent; ``confidence`` the resolver's share for it among the name's candidates, in
+    (0, 1]; ``geonameid`` None for a region built from its towns (admin1 outside the US,
+    admin2)."""
+
+    geonameid: int | None
+    name: str
+    country: str | None
+    admin1: str | None
+    lat: float
+    lon: float
+    feature: str
+    population: int
+    confidence: float
+
+
 class Entity(TypedDict):
     text: str
     canonical: str
@@ -41,6 +58,8 @@ class Entity(TypedDict):
     # is built (None for labels other than PERSON, ORG and GPE); NotRequired because the
     # entity component's own dicts (``doc._.ws_entities``) do not have it.
     sentiment: NotRequired[EntitySentiment | None]
+    # From the geo component's ``doc._.ws_geo``: GPE, LOC and FAC entities' place or None.
+    geo: NotRequired[Geo | None]
 
 
 class Sentiment(TypedDict):
@@ -61,6 +80,8 @@ class Event(TypedDict):
     sentence_text: str
     actor1: str | None
     actor2: str | None
+    # From the geo component's ``doc._.ws_event_location``: the place of the event's sentence.
+    location: NotRequired[Geo | None]
 
 
 class Topic(TypedDict):

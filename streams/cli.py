@@ -327,9 +327,12 @@ async def subscribe(
     timeout: float | None,
     out: TextIO,
     isolation_level: Isolation = "read_committed",
+    where: Any = None,
 ) -> int:
     """Print records from ``topics`` until ``limit`` records or ``timeout`` idle seconds
-    (by default only records of committed transactions: see :func:`_reader`)."""
+    (by default only records of committed transactions: see :func:`_reader`). With
+    ``where`` (a route condition, :func:`filter_condition`), only records it holds for are
+    printed and counted."""
     from streams.consume import polls
 
     await check_topics(settings, topics)
@@ -345,6 +348,8 @@ async def subscribe(
                     record = codecs.loads(m.value or b"null")
                 except ValueError:
                     record = {"undecodable": len(m.value or b"")}
+                if where is not None and not (isinstance(record, dict) and where.holds(record)):
+                    continue
                 if as_json:
                     line = codecs.dumps(
                         {
@@ -364,8 +369,28 @@ async def subscribe(
     return seen
 
 
+def filter_condition(lines: Sequence[str] | None) -> Any:
+    """``--when`` lines (TOML, as under a route's ``when``: ``countries = ["TR"]``,
+    ``near = {lat = 41, lon = 29, km = 50}``) as one route condition, or None."""
+    if not lines:
+        return None
+    import tomllib
+
+    from agents.routing import RoutesError, parse_condition
+
+    try:
+        raw = tomllib.loads("\n".join(lines))
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"--when: not TOML like a route's when (key = value): {exc}") from None
+    try:
+        return parse_condition(raw, "--when")
+    except RoutesError as exc:
+        raise CliError(" ".join(str(exc).split())) from None
+
+
 def cmd_subscribe(args: argparse.Namespace) -> int:
     settings = get_settings()
+    where = filter_condition(args.when)
     require_broker(settings)
     asyncio.run(
         subscribe(
@@ -376,6 +401,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             as_json=args.json,
             timeout=args.timeout,
             out=sys.stdout,
+            where=where,
         )
     )
     return 0
@@ -779,6 +805,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None, help="stop after N records")
     s.add_argument("--json", action="store_true", help="JSON lines instead of readable lines")
     s.add_argument("--timeout", type=float, default=None, help="stop after S idle seconds")
+    s.add_argument(
+        "--when",
+        action="append",
+        metavar="CONDITION",
+        help="only records a route condition holds for, as TOML (repeatable, all must hold): "
+        "'countries = [\"TR\"]', 'near = {lat = 41, lon = 29, km = 50}', 'tags = [\"attack\"]'",
+    )
     s.set_defaults(func=cmd_subscribe)
 
     rr = sub.add_parser(

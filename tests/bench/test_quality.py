@@ -44,6 +44,20 @@ NEWSMTSC = [
      "targets": [{"from": 3, "to": 7, "mention": "Vale", "polarity": 4.0}]},
 ]  # fmt: skip
 
+GEOVIRUS = """<?xml version='1.0' encoding='utf-8'?>
+<articles><article><source>x</source>
+<text>A tornado hit Paris on Monday. Officials in Texas said roofs were torn off.</text>
+<locations>
+<location><name>Paris</name><start>14</start><end>19</end><lat>33.66</lat><lon>-95.55</lon><page/></location>
+<location><name>Texas</name><start>44</start><end>49</end><lat>31</lat><lon>-100</lon><page/></location>
+</locations></article>
+<article><source>y</source><text>Cholera spread in Zqxwland and Kenya.</text>
+<locations>
+<location><name>Zqxwland</name><start>18</start><end>26</end><lat>1</lat><lon>1</lon><page/></location>
+<location><name>Kenya</name><start>31</start><end>36</end><lat>1</lat><lon>38</lon><page/></location>
+</locations></article></articles>
+"""
+
 BBC = [
     {"id": "b1", "category": "sport", "headline": "Side wins cup", "body": "The side won."},
     {"id": "b2", "category": "business", "headline": "Shares rise", "body": "Shares rose."},
@@ -183,6 +197,7 @@ def test_verdicts_against_the_issue_targets() -> None:
         "topics.agnews.accuracy": 0.85,
         "events.macro_f1": 0.60,
         "throughput.ratio": 0.5,
+        "geo.gold_acc161": 0.85,
     }
     assert report["passed"] == {
         "ner.micro_f1": True,
@@ -228,11 +243,19 @@ def test_all_nests_the_keys_and_collects_failures(
         "".join(json.dumps(r) + "\n" for r in BBC), encoding="utf-8"
     )
     (data / quality.DATA_FILES["case"]).write_text(CASE, encoding="utf-8")
+    (data / quality.DATA_FILES["geovirus"]).write_text(GEOVIRUS, encoding="utf-8")
     # CoNLL and AG News files are absent: those parts must fail with the reason.
     fake = {
         "evaluate_sentiment": {"macro": {"f1": 0.7}},
         "evaluate_topics_bbc": {"accuracy": 0.75},
         "evaluate_events": {"macro_f1": 0.5},
+        "evaluate_geo": {
+            "gold_acc161": 0.9,
+            "gold_median_km": 12.0,
+            "e2e_recall": 0.8,
+            "e2e_acc161": 0.85,
+            "baseline_acc161": 0.7,
+        },
     }
 
     def loader(module: str, function: str) -> Any:
@@ -252,6 +275,7 @@ def test_all_nests_the_keys_and_collects_failures(
     assert "agnews" not in results["topics"]
     assert results["events"]["macro_f1"] == 0.5
     assert results["throughput"]["ratio"] == 0.5
+    assert results["geo"]["gold_acc161"] == 0.9 and results["geo"]["baseline_acc161"] == 0.7
     assert set(results["errors"]) == {"ner", "topics.agnews"}
     assert "no such file" in results["errors"]["ner"]
     assert quality.judge(results) == {
@@ -259,6 +283,7 @@ def test_all_nests_the_keys_and_collects_failures(
         "topics.bbc.accuracy": False,
         "events.macro_f1": False,
         "throughput.ratio": True,
+        "geo.gold_acc161": True,
     }
 
 
@@ -344,3 +369,26 @@ def test_honest_estimate_comes_from_the_model_or_the_even_half() -> None:
     nested = type_model.model.meta["nested_cv"]["heldout_even_ids"]["macro_f1"]
     assert result["honest_macro_f1"] == nested
     assert "nested_cv" in result["model_cv"]
+
+
+# --- geo --------------------------------------------------------------------------------
+
+
+def test_geo_scores_the_resolver_on_gold_toponyms(tmp_path: Path) -> None:
+    from bench import geo_eval
+
+    path = tmp_path / "geovirus.xml"
+    path.write_text(GEOVIRUS, encoding="utf-8")
+    articles = geo_eval.read_geovirus(path)
+    assert [len(a.toponyms) for a in articles] == [2, 2]
+    assert articles[0].text[14:19] == "Paris"
+    result = geo_eval.evaluate_geo(path, None)
+    # Paris (Texas) and Texas right; the unknown name a miss; Kenya's point within 161 km
+    assert result["toponyms"] == 4
+    assert result["gold_acc161"] == 0.75
+    # population alone puts Paris in France: Texas and Kenya right only
+    assert result["baseline_acc161"] == 0.5
+    # either of the country and region rules alone moves Paris to Texas
+    assert result["ablation_acc161"]["country"] == 0.75
+    assert result["ablation_acc161"]["region"] == 0.75
+    assert "e2e_recall" not in result  # no pipeline given

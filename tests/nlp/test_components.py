@@ -20,9 +20,10 @@ def test_the_table_is_the_pipeline_order(nlp: Language) -> None:
         "wirestream_sentiment",
         "wirestream_events",
         "wirestream_subjects",
+        "wirestream_geo",
     ]
     assert list(COMPONENTS) == ["wirestream_lines", *factories]
-    assert [n for n in nlp.pipe_names if n.startswith("wirestream_")][-4:] == factories
+    assert [n for n in nlp.pipe_names if n.startswith("wirestream_")][-5:] == factories
 
 
 def test_factories_declare_what_the_table_says(nlp: Language) -> None:
@@ -70,6 +71,8 @@ def test_every_extension_is_registered_with_its_default(nlp: Language) -> None:
         "ws_events",
         "ws_tags",
         "ws_topics",
+        "ws_geo",
+        "ws_event_location",
     }
     for name, default in defaults.items():
         assert Doc.get_extension(name) == (default, None, None, None), name
@@ -108,7 +111,8 @@ def test_entity_sentiment_is_joined_into_the_analysis(nlp: Language) -> None:
     assert all("sentiment" not in e for e in doc._.ws_entities)  # the entity dicts untouched
     smith = next(e for e in analysis["entities"] if e["canonical"] == "John Smith")
     assert smith["sentiment"] is not None and smith["sentiment"]["label"] == "negative"
-    assert list(smith)[-1] == "sentiment"  # last key, as in the record contract's examples
+    # the joins come last, in table order: sentiment, then geo (None for a PERSON)
+    assert list(smith)[-2:] == ["sentiment", "geo"] and smith["geo"] is None
 
 
 # -- adding a component through the table -----------------------------------------------
@@ -142,7 +146,7 @@ def make_wordcount(nlp: Language, name: str) -> WordCount:
 def test_a_new_component_is_one_table_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(components, "COMPONENTS", (*components.COMPONENTS, WORDCOUNT))
     extended = build_nlp()
-    assert extended.pipe_names[-2:] == ["wirestream_subjects", "wirestream_test_wordcount"]
+    assert extended.pipe_names[-2:] == ["wirestream_geo", "wirestream_test_wordcount"]
     text = "Storm hits Lisbon\n\nHeavy rain flooded streets in Lisbon on Monday."
     english, french = analyse(
         [

@@ -78,4 +78,6 @@ def test_topics_lists_the_values_conditions_take(tmp_path: Path) -> None:
         "sentiment_below",
         "sentiment_above",
         "unmatched",
+        "countries",
+        "near",
     ]
