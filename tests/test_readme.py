@@ -38,7 +38,7 @@ def test_readme_is_a_front_door() -> None:
 
 def test_the_link_finder_finds_links() -> None:
     links = relative_links(README)
-    assert "docs/settings.md" in links and "schemas/enriched-article.v2.json" in links
+    assert "docs/settings.md" in links and "schemas/enriched-article.v3.json" in links
     assert not any(t.startswith("http") for t in links)
 
 
