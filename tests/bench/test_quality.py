@@ -183,6 +183,7 @@ def test_verdicts_against_the_issue_targets() -> None:
         "topics.agnews.accuracy": 0.85,
         "events.macro_f1": 0.60,
         "throughput.ratio": 0.5,
+        "stories.ecbplus.bcubed_f1": 0.90,
     }
     assert report["passed"] == {
         "ner.micro_f1": True,
@@ -344,3 +345,23 @@ def test_honest_estimate_comes_from_the_model_or_the_even_half() -> None:
     nested = type_model.model.meta["nested_cv"]["heldout_even_ids"]["macro_f1"]
     assert result["honest_macro_f1"] == nested
     assert "nested_cv" in result["model_cv"]
+
+
+def test_stories_subcommand_reports_its_keys_against_the_goal() -> None:
+    results: dict[str, Any] = {
+        "stories": {
+            "ecbplus": {"precision": 0.8, "recall": 0.93, "bcubed_f1": 0.86},
+            "googlenews": {"nmi": 0.9, "bcubed_f1": 0.8},
+        }
+    }
+    report = quality.with_verdicts(results)
+    assert report["passed"] == {"stories.ecbplus.bcubed_f1": False}
+    rows = {line.split()[0]: line.split()[1:] for line in quality.table(report).splitlines()[1:]}
+    assert rows["stories.ecbplus.bcubed_f1"] == ["0.8600", "0.90", "FAIL"]
+    assert rows["stories.googlenews.nmi"] == ["0.9000"]
+    args = quality.parse_args(["stories", "--ecbplus", "e.jsonl", "--googlenews", "g.jsonl"])
+    assert (args.command, str(args.ecbplus), str(args.googlenews)) == (
+        "stories",
+        "e.jsonl",
+        "g.jsonl",
+    )
