@@ -85,8 +85,8 @@ throughput: $(STAMP)
 		--corpus $(DATA)/reuters21578/reuters21578.jsonl --json bench/results/throughput.json
 
 check: $(STAMP)
-	$(BIN)/ruff check streams agents nlp schemas tests bench training
-	$(BIN)/ruff format --check streams agents nlp schemas tests bench training
+	$(BIN)/ruff check streams agents nlp schemas tests bench training stories
+	$(BIN)/ruff format --check streams agents nlp schemas tests bench training stories
 	$(BIN)/mypy
 
 lint: check

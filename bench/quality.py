@@ -11,6 +11,7 @@ Run from the repository root (``PYTHONPATH=.``); each subcommand prints a table 
     python -m bench.quality throughput --bbc ../shared/data/bbc/bbc.dev.jsonl --articles 300
     python -m bench.quality geo [--geovirus ../shared/data/geovirus/geovirus.dev.xml]
     python -m bench.quality all [--data ../shared/data] --json /tmp/quality.json
+    python bench/quality.py stories [--ecbplus PATH] [--googlenews PATH] [--reuters PATH]
 
 The metric code lives in the sibling modules (``bench/ner_eval.py``, ``sentiment_eval.py``,
 ``topics_eval.py``, ``events_eval.py``); this module calls them with one pipeline from
@@ -69,6 +70,7 @@ TARGETS: dict[str, float] = {
     "events.macro_f1": 0.60,
     "throughput.ratio": 0.5,
     "geo.gold_acc161": 0.85,
+    "stories.ecbplus.bcubed_f1": 0.90,
 }
 PASSES = 5
 
@@ -253,6 +255,28 @@ def eval_throughput(path: Path, articles: int, nlp: Any) -> dict[str, Any]:
     }
 
 
+def eval_stories(
+    ecbplus: Path | None, googlenews: Path | None, reuters: Path | None, nlp: Any
+) -> dict[str, Any]:
+    """Issue 20: story clusters on ECB+ (with the pipeline's entities) and GoogleNews-TS
+    (text alone), near-duplicates on a set built from Reuters-21578
+    (``bench/stories_eval.py``)."""
+    from bench import stories_eval
+
+    stories: dict[str, Any] = {}
+    for name, path, run in (
+        ("ecbplus", ecbplus, lambda p: stories_eval.evaluate_ecbplus(p, nlp)),
+        ("googlenews", googlenews, stories_eval.evaluate_googlenews),
+        ("duplicates", reuters, stories_eval.evaluate_duplicates),
+    ):
+        if path is None:
+            continue
+        if not path.exists():
+            raise EvaluationError(f"no such file: {path}")
+        stories[name] = run(path)
+    return {"stories": stories}
+
+
 def judge(results: dict[str, Any]) -> dict[str, bool]:
     """Pass/fail of every target whose metric is in ``results``."""
     passed: dict[str, bool] = {}
@@ -280,6 +304,13 @@ def table(results: dict[str, Any]) -> str:
         "geo.gold_median_km",
         "geo.e2e_recall",
         "geo.e2e_acc161",
+        "stories.ecbplus.precision",
+        "stories.ecbplus.recall",
+        "stories.ecbplus.baseline_tfidf_average_linkage.bcubed_f1",
+        "stories.googlenews.nmi",
+        "stories.googlenews.bcubed_f1",
+        "stories.duplicates.precision",
+        "stories.duplicates.recall",
     )
     for key in (*TARGETS, *extra):
         try:
@@ -335,7 +366,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("ner", "sentiment", "topics", "events", "throughput", "all", "geo"):
+    for name in ("ner", "sentiment", "topics", "events", "throughput", "all", "geo", "stories"):
         p = sub.add_parser(name)
         p.add_argument("--json", type=Path, default=argparse.SUPPRESS)
     sub.choices["ner"].add_argument("--conll", type=Path, required=True)
@@ -348,6 +379,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.choices["geo"].add_argument("--geovirus", type=Path, default=DATA / DATA_FILES["geovirus"])
     sub.choices["all"].add_argument("--data", type=Path, default=DATA)
     sub.choices["all"].add_argument("--articles", type=int, default=300)
+    stories = sub.choices["stories"]
+    stories.add_argument("--ecbplus", type=Path, default=DATA / "ecbplus/ecbplus.dev.jsonl")
+    stories.add_argument(
+        "--googlenews", type=Path, default=DATA / "googlenews_ts/googlenews_ts.dev.jsonl"
+    )
+    stories.add_argument("--reuters", type=Path, default=DATA / "reuters21578/reuters21578.jsonl")
     args = parser.parse_args(argv)
     if args.command == "topics" and args.bbc is None and args.agnews is None:
         parser.error("topics needs --bbc FILE and/or --agnews FILE")
@@ -368,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = eval_topics(args.bbc, args.agnews, nlp)
         elif args.command == "events":
             results = eval_events(args.case, nlp)
+        elif args.command == "stories":
+            results = eval_stories(args.ecbplus, args.googlenews, args.reuters, nlp)
         elif args.command == "throughput":
             results = eval_throughput(args.bbc, args.articles, nlp)
         elif args.command == "geo":

@@ -6,6 +6,7 @@ import, also those inside functions or under ``TYPE_CHECKING``).
     training  -> no bench (the shared helpers live in training/ or nlp/)
     runtime (streams, agents, nlp, schemas) -> no bench, training
     streams   -> no agents, except the entry points in STREAMS_MAY_IMPORT_AGENTS
+    stories   -> nothing of agents, streams, schemas, nlp, bench, training; no faust, aiokafka
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "training": frozenset({"bench", "streams", "agents", "faust", "aiokafka"}),
     "agents": frozenset({"bench", "training"}),
     "streams": frozenset({"agents", "bench", "training"}),
+    "stories": frozenset(
+        {"agents", "streams", "schemas", "nlp", "bench", "training", "faust", "aiokafka"}
+    ),
 }
 
 

@@ -198,6 +198,7 @@ def test_verdicts_against_the_issue_targets() -> None:
         "events.macro_f1": 0.60,
         "throughput.ratio": 0.5,
         "geo.gold_acc161": 0.85,
+        "stories.ecbplus.bcubed_f1": 0.90,
     }
     assert report["passed"] == {
         "ner.micro_f1": True,
@@ -392,3 +393,23 @@ def test_geo_scores_the_resolver_on_gold_toponyms(tmp_path: Path) -> None:
     assert result["ablation_acc161"]["country"] == 0.75
     assert result["ablation_acc161"]["region"] == 0.75
     assert "e2e_recall" not in result  # no pipeline given
+
+
+def test_stories_subcommand_reports_its_keys_against_the_goal() -> None:
+    results: dict[str, Any] = {
+        "stories": {
+            "ecbplus": {"precision": 0.8, "recall": 0.93, "bcubed_f1": 0.86},
+            "googlenews": {"nmi": 0.9, "bcubed_f1": 0.8},
+        }
+    }
+    report = quality.with_verdicts(results)
+    assert report["passed"] == {"stories.ecbplus.bcubed_f1": False}
+    rows = {line.split()[0]: line.split()[1:] for line in quality.table(report).splitlines()[1:]}
+    assert rows["stories.ecbplus.bcubed_f1"] == ["0.8600", "0.90", "FAIL"]
+    assert rows["stories.googlenews.nmi"] == ["0.9000"]
+    args = quality.parse_args(["stories", "--ecbplus", "e.jsonl", "--googlenews", "g.jsonl"])
+    assert (args.command, str(args.ecbplus), str(args.googlenews)) == (
+        "stories",
+        "e.jsonl",
+        "g.jsonl",
+    )
