@@ -31,11 +31,12 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import codecs
 from streams.broker import wait_for_broker
 from streams.consume import Start, open_consumer, polls
-from streams.settings import Settings
+from streams.settings import Settings, kafka_options
 from streams.sources.publisher import producer_options, send_items
 from streams.sources.readers import FileError, Loaded, loaded
 from streams.topics import ARTICLES, ensure_topics
@@ -143,6 +144,7 @@ class Server:
     parse_filter: FilterParser
     producer: AIOKafkaProducer | None = None
     meta: AIOKafkaConsumer | None = None
+    admin: AIOKafkaAdminClient | None = None
     exits: contextlib.AsyncExitStack | None = None
 
     def error(self, status: int, message: str, **extra: Any) -> web.Response:
@@ -157,6 +159,9 @@ class Server:
         self.meta = await self.exits.enter_async_context(
             open_consumer(self.settings, metadata_max_age_ms=5000)
         )
+        self.admin = AIOKafkaAdminClient(**kafka_options(self.settings))
+        await self.admin.start()
+        self.exits.push_async_callback(self.admin.close)
 
     async def stop(self, app: web.Application) -> None:
         if self.producer is not None:
@@ -212,12 +217,15 @@ class Server:
         return web.json_response({"topics": topics}, dumps=lambda v: codecs.dumps(v).decode())
 
     async def partitions(self, topic: str) -> list[int] | None:
-        assert self.meta is not None
-        known = self.meta.partitions_for_topic(topic)
-        if not known:
-            await self.meta.topics()  # a metadata request for every topic
-            known = self.meta.partitions_for_topic(topic)
-        return sorted(known) if known else None
+        """The topic's partitions, None when the broker does not have it. Asked each time
+        (a metadata request for this topic): a consumer's cached metadata holds only the
+        topics it was asked about before (Tansu answers an empty request with every
+        topic, Apache Kafka with none)."""
+        assert self.admin is not None
+        (described,) = await self.admin.describe_topics([topic])
+        if described["error_code"] or not described["partitions"]:
+            return None
+        return sorted(p["partition"] for p in described["partitions"])
 
     # -- ingest
 

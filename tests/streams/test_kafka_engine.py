@@ -138,7 +138,9 @@ async def _produce_and_commit(servers: str, topic: str, group: str) -> None:
             await producer.send_and_wait(topic, f"v{i}".encode(), partition=0)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group)
+    # No auto-commit: after assign() the fetcher reads on, and stop() would commit its
+    # position (5) over the 3 committed here.
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0)])
