@@ -55,7 +55,7 @@ from agents.deadletter import Received
 
 log = logging.getLogger(__name__)
 
-Output = tuple[str, bytes | None, bytes]
+Output = tuple[str, bytes | None, bytes | None]
 Work = Callable[[Sequence[Received]], list[Output]]
 
 MIB = 1 << 20

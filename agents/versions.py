@@ -25,6 +25,11 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from agents.deadletter import Received
+
+#: (topic, key, value); a value of None is a tombstone.
+Output = tuple[str, bytes | None, bytes | None]
+
 USABLE: Final = "usable"
 RETRACTED: Final = frozenset({"withheld", "canceled"})
 STATUSES: Final = frozenset({USABLE, *RETRACTED})
@@ -152,3 +157,81 @@ def retraction(item: Incoming, topics: Sequence[str], when: str) -> dict[str, An
         "when": when,
         "topics": list(topics),
     }
+
+
+# -- a batch: before and after the NLP -----------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A batch sorted by :func:`prepare`: what goes to the NLP, and what is decided."""
+
+    to_enrich: list[Received]  # unversioned and newer usable versions, in input order
+    enrich: dict[str, Incoming]  # id -> the version being enriched
+    retract: list[Incoming]
+    dropped: int  # equal or older versions, and older ones superseded in the batch
+
+
+def prepare(batch: Sequence[Received], known: Mapping[str, Known]) -> Prepared:
+    """Sort a batch of raw input (``known``: what is remembered of its ids)."""
+    items = [peek(msg.value) for msg in batch]
+    actions = plan(items, known)
+    out = Prepared([], {}, [], 0)
+    for msg, item, action in zip(batch, items, actions, strict=True):
+        if action in (PASS, ENRICH):
+            out.to_enrich.append(msg)
+            if action == ENRICH and item is not None:
+                out.enrich[item.id] = item
+        elif action == RETRACT and item is not None:
+            out.retract.append(item)
+        else:
+            out.dropped += 1
+    return out
+
+
+def ids(batch: Sequence[Received]) -> list[str]:
+    """The ids of a raw batch's versioned articles (what to look up before :func:`prepare`)."""
+    return [i.id for i in map(peek, (m.value for m in batch)) if i and i.version is not None]
+
+
+def finish(
+    prepared: Prepared,
+    outputs: Sequence[Output],
+    known: Mapping[str, Known],
+    *,
+    enriched: str,
+    deadletter: str,
+    retractions: str,
+    when: str,
+) -> tuple[list[Output], dict[str, Known], int]:
+    """The batch's outputs with the tombstones and retraction records added, what to
+    remember per id, and how many versions were dropped here: ``known`` is looked up
+    again after the NLP, so a version that another path (the slow lane) overtook while
+    it was enriched is dropped now (its outputs are not sent)."""
+    updates: dict[str, Known] = {}
+    dropped = 0
+    stale: set[bytes] = set()
+    extra: list[Output] = []
+    for ident, item in prepared.enrich.items():
+        before = known.get(ident)
+        key = ident.encode()
+        if before is not None and item.version is not None and item.version <= before.version:
+            stale.add(key)
+            dropped += 1
+            continue
+        topics = [t for t, k, v in outputs if k == key and t != deadletter and v is not None]
+        if not topics:  # dead-lettered: nothing changed on the output topics
+            continue
+        gone, updates[ident] = settle(before, item, topics)
+        extra += [(topic, key, None) for topic in gone]
+    for item in prepared.retract:
+        before = known.get(item.id)
+        if before is not None and item.version is not None and item.version <= before.version:
+            dropped += 1
+            continue
+        key = item.id.encode()
+        topics, record, updates[item.id] = retract(before, item, enriched, when)
+        extra += [(topic, key, None) for topic in topics]
+        extra.append((retractions, key, orjson.dumps(record)))
+    kept = [o for o in outputs if not (o[1] in stale and o[0] != deadletter)]
+    return kept + extra, updates, dropped

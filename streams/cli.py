@@ -171,7 +171,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)
-    asyncio.run(ensure_topics(settings, all_topics(routes)))
+    asyncio.run(ensure_topics(settings, all_topics(routes, settings.app_id)))
     kind = asyncio.run(broker_kind(settings))
     if settings.guarantee == "exactly_once":
         from streams.transactions import TANSU_REFUSAL, fence_predecessor
@@ -224,6 +224,35 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# -- feed ---------------------------------------------------------------------------------
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    from streams.sources import feeds
+
+    settings = get_settings()
+    for url in args.urls:
+        try:
+            feeds.check_url(url)
+        except feeds.FeedUrlError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    if args.every <= 0:
+        raise CliError(f"--every must be above 0 seconds, got {args.every:g}", EXIT_USAGE)
+
+    async def main() -> list[feeds.PollResult]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await feeds.run(args.urls, settings, every=args.every, once=args.once, stop=stop)
+
+    try:
+        results = asyncio.run(main())
+    except feeds.StateError as exc:
+        raise CliError(str(exc)) from None
+    return 1 if args.once and any(r.errors for r in results) else 0
+
+
 # -- subscribe ----------------------------------------------------------------------------
 
 
@@ -244,6 +273,15 @@ def describe(topic: str, record: Any) -> str:
         f"[{topic}] {record.get('headline', '')[:80]} | {people or '-'} | "
         f"{sentiment.get('label', '?')} {sentiment.get('compound', 0):+.2f} | tags: {tags}"
     )
+
+
+def withdrawal(topic: str, key: bytes | None, as_json: bool) -> str:
+    """The line for a tombstone (key = article id, value null): the story was withdrawn
+    from ``topic`` (a kill, or routes that no longer name it)."""
+    ident = (key or b"").decode("utf-8", "replace")
+    if as_json:
+        return codecs.dumps({"id": ident, "withdrawn": True}).decode()
+    return f"[{topic}] withdrawn: {ident}"
 
 
 def output_closed(out: TextIO) -> bool:
@@ -331,6 +369,12 @@ async def subscribe(
             if not records and output_closed(out):
                 raise BrokenPipeError(errno.EPIPE, "output closed")
             for m in records:
+                if m.value is None:  # a tombstone: the story was withdrawn (docs/versions.md)
+                    print(withdrawal(m.topic, m.key, as_json), file=out, flush=True)
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return seen
+                    continue
                 try:
                     record = codecs.loads(m.value or b"null")
                 except ValueError:
@@ -766,6 +810,18 @@ def parser() -> argparse.ArgumentParser:
         help="engine of the broker it starts when none runs (default WIRESTREAM_BROKER_ENGINE)",
     )
     r.set_defaults(func=cmd_run)
+
+    fd = sub.add_parser(
+        "feed",
+        parents=[kafka],
+        help="poll RSS, Atom, ninjs or NewsML-G2 feeds over HTTP(S) for new items",
+    )
+    fd.add_argument("urls", nargs="+", metavar="URL", help="http or https feed URLs")
+    fd.add_argument(
+        "--every", type=float, default=300.0, help="seconds between polls (default 300)"
+    )
+    fd.add_argument("--once", action="store_true", help="poll each feed once and exit")
+    fd.set_defaults(func=cmd_feed)
     return p
 
 

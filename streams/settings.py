@@ -240,6 +240,17 @@ class Settings(BaseSettings):
     sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (never logged).")
     ssl_cafile: FilePath | None = Field(None, description="CA bundle for TLS.")
     log_level: LogLevel = Field("info", description="Worker log level.")
+    feed_max_bytes: int = Field(
+        20_000_000,
+        ge=1,
+        description=(
+            "Largest feed document `wirestream feed` reads (after gzip is undone); a larger"
+            " one is a poll error for that feed."
+        ),
+    )
+    feed_timeout: float = Field(
+        20.0, gt=0, description="Seconds one feed request may take (connect and read)."
+    )
 
     @field_validator("broker")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from streams.settings import Settings
 
 #: One output: the topic it belongs to, its key (the article id) and its value.
-Message = tuple[str, bytes | None, bytes]
+Message = tuple[str, bytes | None, bytes | None]
 
 
 @runtime_checkable

@@ -1,0 +1,141 @@
+"""Keyed updates on a real broker with a real worker: version 1, version 2 with other
+routes, version 1 again and a kill, then exactly these records and tombstones on each
+topic and on wirestream.retractions (docs/versions.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.settings import Settings
+from streams.topics import ARTICLES, DEADLETTER, ENRICHED, RETRACTIONS, changelog_topic
+from tests.helpers import Record, create_topics, new_broker, read, start_worker, worker_env
+
+APP_ID = "wirestream-versions-test"
+ALPHA = "wirestream.topic.alpha-wire"
+BETA = "wirestream.topic.beta-wire"
+ROUTES = f"""version = 1
+
+[[route]]
+topic = "{ALPHA}"
+when.sources = ["Alpha Wire"]
+
+[[route]]
+topic = "{BETA}"
+when.sources = ["Beta Wire"]
+"""
+STORY = "5f1c0ffee0dd1234"
+GUID = "urn:newsml:test.example:20261203:story-1"
+
+
+def article(version: int, status: str, source: str, headline: str, **extra: Any) -> bytes:
+    return orjson.dumps(
+        {
+            "id": STORY,
+            "guid": GUID,
+            "version": version,
+            "status": status,
+            "version_created": f"2026-12-03T10:0{version}:00Z",
+            "headline": headline,
+            "body": "The harbour authority in Rotterdam said the strike had ended on Monday.",
+            "source": source,
+            **extra,
+        }
+    )
+
+
+async def _send(servers: list[str], key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(ARTICLES, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _marker(n: int) -> bytes:
+    """An unversioned article (v1 input): processed as before, it shows the worker got
+    past what was sent before it (one partition keeps the order)."""
+    return orjson.dumps({"id": f"marker-{n}", "headline": f"Marker {n}", "body": "Nothing."})
+
+
+def test_versions_route_changes_stale_versions_and_a_kill(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    with new_broker(tmp_path / "broker") as broker:
+        settings = Settings(broker=broker.url, routes=routes, app_id=APP_ID, partitions=1)
+        create_topics(settings)
+        env = worker_env(
+            broker.url,
+            tmp_path / "data",
+            WIRESTREAM_APP_ID=APP_ID,
+            WIRESTREAM_ROUTES=str(routes),
+            WIRESTREAM_PARTITIONS="1",
+        )
+        worker = start_worker(env, tmp_path / "worker.log")
+        servers = settings.bootstrap_servers
+        topics = [ENRICHED, ALPHA, BETA, RETRACTIONS, DEADLETTER, changelog_topic(APP_ID)]
+
+        def step(value: bytes, key: bytes, marker: int) -> list[Record]:
+            """Send one article then a marker; wait until the marker is enriched."""
+            asyncio.run(_send(servers, key, value))
+            asyncio.run(_send(servers, f"marker-{marker}".encode(), _marker(marker)))
+            return read(
+                servers,
+                topics,
+                until=lambda rs: any(r.key == f"marker-{marker}" for r in rs),
+                timeout=90,
+            )
+
+        try:
+            step(article(1, "usable", "Alpha Wire", "Port strike ends"), STORY.encode(), 1)
+            step(
+                article(2, "usable", "Beta Wire", "Port strike ends after talks"), STORY.encode(), 2
+            )
+            step(article(1, "usable", "Alpha Wire", "Port strike ends"), STORY.encode(), 3)
+            step(article(3, "canceled", "Beta Wire", "KILL: Port strike"), STORY.encode(), 4)
+            records = read(servers, topics, idle=2.0, timeout=30)
+        finally:
+            worker.stop()
+        log = worker.log_text()
+
+    story = [r for r in records if r.key == STORY]
+    on = {t: [r for r in story if r.topic == t] for t in topics}
+
+    headlines = [r.value["headline"] if r.value else None for r in on[ENRICHED]]
+    assert headlines == ["Port strike ends", "Port strike ends after talks", None]
+    assert [r.raw for r in on[ENRICHED]][-1] is None  # a tombstone: key, null value
+    assert [r.value["headline"] if r.value else None for r in on[ALPHA]] == [
+        "Port strike ends",
+        None,  # version 2 is not routed here any more
+    ]
+    assert [r.value["headline"] if r.value else None for r in on[BETA]] == [
+        "Port strike ends after talks",
+        None,  # the kill
+    ]
+    assert on[DEADLETTER] == []  # the stale version 1 is dropped, not dead-lettered
+    assert len(on[RETRACTIONS]) == 1
+    retraction = on[RETRACTIONS][0].value
+    assert retraction.pop("when").startswith("20")
+    assert retraction == {
+        "id": STORY,
+        "guid": GUID,
+        "version": 3,
+        "status": "canceled",
+        "topics": [ENRICHED, BETA],
+    }
+    remembered = [orjson.loads(r.raw) for r in on[changelog_topic(APP_ID)] if r.raw]
+    assert remembered == [
+        [1, "usable", [ENRICHED, ALPHA]],
+        [2, "usable", [ENRICHED, BETA]],
+        [3, "canceled", []],
+    ]
+    # the markers (unversioned input) went through as before, and left no table entry
+    markers = [r.key for r in records if r.topic == ENRICHED and (r.key or "").startswith("m")]
+    assert markers == ["marker-1", "marker-2", "marker-3", "marker-4"]
+    assert not [r for r in records if r.topic == changelog_topic(APP_ID) and r.key != STORY]
+    assert "dropped 1 versions not newer than the one processed (1 in all)" in log
