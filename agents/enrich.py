@@ -75,6 +75,13 @@ def enrich(
             "source": article.source,
             "url": article.url,
             "published_at": article.published_at,
+            # article/2 identity and version, carried through as given (enriched-article/3)
+            "byline": article.byline,
+            "guid": article.guid,
+            "version": article.version,
+            "version_created": article.version_created,
+            "status": article.status,
+            "provider_subjects": list(article.provider_subjects),
             "language": analysis["language"],
         }
         # The NLP's fields as nlp/components.py declares them (a new component's field

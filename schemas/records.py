@@ -1,10 +1,12 @@
 """The Faust record for the input article, and the versioned JSON Schemas.
 
-The JSON Schema files beside this module (``article.v1.json``,
-``enriched-article.v2.json``, ``deadletter.v1.json``) are the contracts in a
+The JSON Schema files beside this module (``article.v2.json``,
+``enriched-article.v3.json``, ``deadletter.v1.json``) are the contracts in a
 language-neutral form (the enriched record is built as a dict by ``agents.enrich``);
 tests validate real pipeline output against them.
-``enriched-article.v1.json`` stays for consumers written against version 1.
+``article.v1.json``, ``enriched-article.v1.json`` and ``enriched-article.v2.json`` stay
+for producers and consumers written against those versions (article/1 input is valid
+article/2 input).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 import faust
 import orjson
 
-ARTICLE_SCHEMA = "article/1"
-ENRICHED_SCHEMA = "enriched-article/2"
+ARTICLE_SCHEMA = "article/2"
+ENRICHED_SCHEMA = "enriched-article/3"
+#: The publication statuses (IPTC pubStatus); ``usable`` is the default.
+STATUSES = ("usable", "withheld", "canceled")
 
 
 class Article(faust.Record, serializer="orjson"):
@@ -30,6 +34,13 @@ class Article(faust.Record, serializer="orjson"):
     url: str = ""
     published_at: str | None = None
     language: str | None = None
+    # article/2: the provider's identity and version of the story (all optional).
+    byline: str = ""
+    guid: str | None = None
+    version: int | None = None
+    version_created: str | None = None
+    status: str = "usable"
+    provider_subjects: tuple[str, ...] = ()
 
 
 SCHEMA_DIR = Path(__file__).resolve().parent

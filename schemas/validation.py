@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from schemas.records import Article
+from schemas.records import STATUSES, Article
 
 #: Characters that are never valid in wire copy (C0 controls except tab, LF, CR).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -23,8 +23,12 @@ _SPACE = re.compile(r"\s+")
 #: Any control character (C0, DEL, C1), tab and line breaks included: never in an id.
 _ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")  # used with fullmatch: "$" would accept "fr\n"
-_TEXT_FIELDS = ("headline", "standfirst", "body", "source", "url")
+_TEXT_FIELDS = ("headline", "standfirst", "body", "source", "url", "byline")
 MAX_ID_CHARS = 200
+MAX_GUID_CHARS = 1000
+MAX_SUBJECTS = 200
+MAX_SUBJECT_CHARS = 200
+_SUBJECT = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]+")  # used with fullmatch
 
 
 class InvalidArticle(ValueError):
@@ -44,6 +48,13 @@ def article_id(headline: str, body: str) -> str:
     """A stable id: the same headline and body (up to case and spacing) give the same id."""
     digest = hashlib.sha256(f"{_normalise(headline)}\n{_normalise(body)}".encode())
     return digest.hexdigest()[:16]
+
+
+def guid_id(guid: str) -> str:
+    """The id of an article with a provider id: the first 16 hex digits of the SHA-256 of
+    the guid's UTF-8 bytes. It depends on the guid alone, so every version of a story
+    has the same id and therefore the same Kafka key (and partition)."""
+    return hashlib.sha256(guid.encode()).hexdigest()[:16]
 
 
 def article_text(article: Article) -> str:
@@ -84,9 +95,10 @@ def article_from_dict(data: Any) -> Article:
     }
     if not fields["headline"].strip():
         raise InvalidArticle("empty_field", "field 'headline' is empty")
+    guid = _check_guid(data.get("guid"))
     raw_id = data.get("id")
     if raw_id is None or raw_id == "":
-        ident = article_id(fields["headline"], fields["body"])
+        ident = guid_id(guid) if guid else article_id(fields["headline"], fields["body"])
     elif isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
         ident = str(raw_id)
         if len(ident) > MAX_ID_CHARS or ident != ident.strip() or _ID_CONTROL.search(ident):
@@ -95,20 +107,31 @@ def article_from_dict(data: Any) -> Article:
                 f"id must be 1-{MAX_ID_CHARS} characters, without control characters or"
                 " leading or trailing whitespace",
             )
+        if guid and ident != guid_id(guid):
+            raise InvalidArticle(
+                "id_mismatch",
+                f"id {ident[:40]!r} is not {guid_id(guid)!r}, the id derived from the guid"
+                " (leave id out)",
+            )
     else:
         raise InvalidArticle("wrong_type", f"field 'id' must be a string, got {_kind(raw_id)}")
-    published = data.get("published_at")
-    if published is not None:
-        if not isinstance(published, str):
-            raise InvalidArticle(
-                "wrong_type", f"field 'published_at' must be a string, got {_kind(published)}"
-            )
-        try:
-            datetime.fromisoformat(published.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidArticle(
-                "invalid_date", f"published_at {published[:40]!r} is not an ISO 8601 date"
-            ) from None
+    published = _check_date("published_at", data.get("published_at"))
+    version_created = _check_date("version_created", data.get("version_created"))
+    version = data.get("version")
+    if version is not None and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        raise InvalidArticle(
+            "invalid_version", f"version must be an integer >= 1 or null, got {_shown(version)}"
+        )
+    status = data.get("status")
+    if status is None:
+        status = "usable"
+    elif status not in STATUSES:
+        raise InvalidArticle(
+            "invalid_status", f"status must be one of {', '.join(STATUSES)}, got {_shown(status)}"
+        )
+    subjects = _check_subjects(data.get("provider_subjects"))
     language = data.get("language")
     if language is not None:
         if not isinstance(language, str) or not _LANGUAGE.fullmatch(language.lower()):
@@ -125,7 +148,73 @@ def article_from_dict(data: Any) -> Article:
         url=fields["url"],
         published_at=published,
         language=language,
+        byline=fields["byline"].strip(),
+        guid=guid,
+        version=version,
+        version_created=version_created,
+        status=status,
+        provider_subjects=subjects,
     )
+
+
+def _shown(value: Any) -> str:
+    """A value for a one-line message: short, printable."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _check_guid(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidArticle("wrong_type", f"field 'guid' must be a string, got {_kind(value)}")
+    if len(value) > MAX_GUID_CHARS or value != value.strip() or _ID_CONTROL.search(value):
+        raise InvalidArticle(
+            "invalid_guid",
+            f"guid must be 1-{MAX_GUID_CHARS} characters, without control characters or"
+            " leading or trailing whitespace",
+        )
+    return value
+
+
+def _check_date(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArticle("wrong_type", f"field {name!r} must be a string, got {_kind(value)}")
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArticle(
+            "invalid_date", f"{name} {value[:40]!r} is not an ISO 8601 date"
+        ) from None
+    return value
+
+
+def _check_subjects(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise InvalidArticle(
+            "wrong_type", f"field 'provider_subjects' must be a list, got {_kind(value)}"
+        )
+    if len(value) > MAX_SUBJECTS:
+        raise InvalidArticle(
+            "invalid_subjects",
+            f"{len(value)} provider_subjects is over the limit of {MAX_SUBJECTS}",
+        )
+    for item in value:
+        if (
+            not isinstance(item, str)
+            or len(item) > MAX_SUBJECT_CHARS
+            or not _SUBJECT.fullmatch(item)
+        ):
+            raise InvalidArticle(
+                "invalid_subjects",
+                f"provider_subjects must be codes of 1-{MAX_SUBJECT_CHARS} characters without"
+                f" spaces or control characters, got {_shown(item)}",
+            )
+    return tuple(value)
 
 
 def parse_article(raw: bytes | None, *, max_bytes: int) -> Article:

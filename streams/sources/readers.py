@@ -99,18 +99,40 @@ class Loaded:
         return self.article.id.encode()
 
 
+class Items(list[Loaded]):
+    """A reader's articles, plus the items it skipped on purpose (``skipped``: one line
+    each, e.g. ``"picture urn:x:1: not text"``): pictures, video, audio and packages
+    without text are counted, not published and not errors. A plain list is fine too."""
+
+    def __init__(self, items: Iterable[Loaded] = (), skipped: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self.skipped: list[str] = list(skipped)
+
+
+def skipped_of(items: list[Loaded]) -> list[str]:
+    """The skipped-item lines of a reader's result (none for a plain list)."""
+    return list(getattr(items, "skipped", ()))
+
+
 #: path (names the file in errors), the file's bytes (BOM removed, not blank), the
 #: article size limit -> the file's validated articles; FileError if any is bad.
 Reader = Callable[[Path, bytes, int], list[Loaded]]
+#: The start of a document (BOM and leading whitespace removed, at most
+#: :data:`SNIFF_BYTES`) -> how surely it is this format: 0 not, 1 maybe (a generic
+#: shape such as "starts with {"), 2 surely (a format's own marks, e.g. a root element).
+Sniffer = Callable[[bytes], int]
+SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True)
 class Format:
-    """A readable format: its name, the file extensions it reads and its reader."""
+    """A readable format: its name, the file extensions it reads, its reader and how
+    to recognise its content (``sniff``; None = only by extension or by name)."""
 
     name: str
     suffixes: tuple[str, ...]
     read: Reader
+    sniff: Sniffer | None = None
 
 
 def text_fields(text: str) -> dict[str, str]:
@@ -200,19 +222,114 @@ def _read_jsonl(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
     return items
 
 
-#: Format name -> reader. Detection is by extension (:func:`reader_for`).
+def _sniff_text(head: bytes) -> int:
+    """Seed text: anything that does not start like JSON or XML."""
+    return 0 if head[:1] in (b"{", b"[", b"<") else 1
+
+
+def _sniff_json(head: bytes) -> int:
+    return 1 if head[:1] in (b"{", b"[") else 0
+
+
+def _sniff_jsonl(head: bytes) -> int:
+    """A first line that is a whole JSON object: 1; with another line after it, 2."""
+    if head[:1] != b"{":
+        return 0
+    first, newline, rest = head.partition(b"\n")
+    try:
+        if not isinstance(orjson.loads(first), dict):
+            return 0
+    except orjson.JSONDecodeError:
+        return 0
+    return 2 if newline and rest.strip() else 1
+
+
+#: Format name -> reader. Files: by content, the extension breaking ties
+#: (:func:`detect`); directories list files by extension (:func:`reader_for`).
 READERS: dict[str, Format] = {
-    "text": Format("text", (".txt",), _read_text),
-    "json": Format("json", (".json",), _read_json),
-    "jsonl": Format("jsonl", (".jsonl", ".ndjson"), _read_jsonl),
+    "text": Format("text", (".txt",), _read_text, _sniff_text),
+    "json": Format("json", (".json",), _read_json, _sniff_json),
+    "jsonl": Format("jsonl", (".jsonl", ".ndjson"), _read_jsonl, _sniff_jsonl),
 }
 
 
-def register(name: str, suffixes: Iterable[str], read: Reader) -> Format:
-    """Add (or replace) the reader of format ``name`` for files ending in ``suffixes``."""
-    fmt = Format(name, tuple(s.lower() for s in suffixes), read)
+def register(
+    name: str, suffixes: Iterable[str], read: Reader, sniff: Sniffer | None = None
+) -> Format:
+    """Add (or replace) the reader of format ``name`` for files ending in ``suffixes``;
+    ``sniff`` recognises its content (see :data:`Sniffer`)."""
+    fmt = Format(name, tuple(s.lower() for s in suffixes), read, sniff)
     READERS[name] = fmt
     return fmt
+
+
+def _content(raw: bytes) -> bytes:
+    return raw[len(_BOM) :] if raw.startswith(_BOM) else raw
+
+
+def detect(raw: bytes, preferred: Format | None = None) -> Format | None:
+    """The format of a document, by its content: the highest :data:`Sniffer` score,
+    first among equals in table order. None when nothing recognises it. With
+    ``preferred`` (a file's extension), another format wins only when it is sure
+    (score 2) and ``preferred`` is not: a ``.json`` file holding ``42`` stays JSON (and
+    gets JSON's error), one holding ninjs or JSON Lines is read as such."""
+    head = _content(raw).lstrip()[:SNIFF_BYTES]
+    best: Format | None = None
+    best_score = 0
+    candidates = list(READERS.values())
+    if preferred is not None and preferred in candidates:
+        candidates.remove(preferred)
+        candidates.insert(0, preferred)
+    for fmt in candidates:
+        score = fmt.sniff(head) if fmt.sniff is not None else 0
+        if score > best_score:
+            best, best_score = fmt, score
+    if preferred is not None and best is not preferred and best_score < 2:
+        return preferred
+    return best
+
+
+def format_names() -> str:
+    """The format names for messages: "text, json or jsonl"."""
+    names = list(READERS)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def read_bytes(
+    raw: bytes, *, name: str = "<body>", fmt: str | None = None, max_bytes: int
+) -> list[Loaded]:
+    """The validated articles of one document (a file's bytes, an HTTP body, a feed):
+    its format is ``fmt`` when given (a name in :data:`READERS`), else detected by
+    content (:func:`detect`). ``name`` names the document in errors and in each
+    :class:`Loaded`. Raises :class:`FileError` (reason and code) when the document or
+    any of its articles is bad: all or nothing. The result may be an :class:`Items`
+    with the items skipped on purpose (:func:`skipped_of`)."""
+    return _read(Path(name), raw, fmt=fmt, max_bytes=max_bytes)
+
+
+def _read(
+    path: Path, raw: bytes, *, fmt: str | None, max_bytes: int, by_suffix: bool = False
+) -> list[Loaded]:
+    chosen: Format | None
+    if fmt is not None:
+        chosen = READERS.get(fmt)
+        if chosen is None:
+            raise FileError(path, f"unknown format {fmt!r} (use {format_names()})", "unsupported")
+    else:
+        chosen = None
+    raw = _content(raw)
+    if not raw.strip():
+        raise FileError(path, "empty file", "empty")
+    if chosen is None:
+        by_extension = reader_for(path) if by_suffix else None
+        chosen = detect(raw, by_extension) or by_extension
+        if chosen is None:
+            raise FileError(
+                path,
+                f"unrecognised content: not {format_names()} (starts with {raw.lstrip()[:20]!r})",
+                "unsupported",
+            )
+    return chosen.read(path, raw, max_bytes)
 
 
 def supported_suffixes() -> frozenset[str]:
@@ -233,25 +350,28 @@ def reader_for(path: str | os.PathLike[str]) -> Format | None:
 
 
 def parse_items(
-    path: str | os.PathLike[str], raw: bytes, settings: Settings | None = None
+    path: str | os.PathLike[str],
+    raw: bytes,
+    settings: Settings | None = None,
+    fmt: str | None = None,
 ) -> list[Loaded]:
-    """The validated articles of one file's bytes (``path`` chooses the reader and names
-    the file in errors); :class:`FileError` if any is bad."""
+    """The validated articles of one file's bytes; :class:`FileError` if any is bad.
+
+    The file must have a supported extension; its format is ``fmt`` when given, else
+    detected by content (:func:`read_bytes`), the extension's format winning ties (so a
+    ``.jsonl`` file of one line stays JSON Lines) and reading what nothing recognises."""
     path = Path(path)
     max_bytes = (settings or get_settings()).max_article_bytes
-    fmt = reader_for(path)
-    if fmt is None:
+    if fmt is None and reader_for(path) is None:
         suffix = path.suffix.lower()
         raise FileError(
             path,
             f"unsupported file type {suffix or '(none)'!r} (use {suffix_list()})",
             "unsupported",
         )
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    if not raw.strip():
-        raise FileError(path, "empty file", "empty")
-    return fmt.read(path, raw, max_bytes)
+    if fmt is None and reader_for(path) is READERS.get("text"):
+        fmt = "text"  # seed text has no mark of its own: a .txt file is always text
+    return _read(path, raw, fmt=fmt, max_bytes=max_bytes, by_suffix=True)
 
 
 def read_fd(fd: int) -> bytes:
@@ -283,17 +403,22 @@ def read_regular(path: str | os.PathLike[str]) -> bytes:
         os.close(fd)
 
 
-def load_items(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Loaded]:
+def load_items(
+    path: str | os.PathLike[str], settings: Settings | None = None, fmt: str | None = None
+) -> list[Loaded]:
     """Like :func:`load_file`, keeping each article's encoded value for publishing."""
     path = Path(path)
-    if reader_for(path) is None:
+    if fmt is None and reader_for(path) is None:
         return parse_items(path, b"", settings)  # the unsupported-type error
-    return parse_items(path, read_regular(path), settings)
+    return parse_items(path, read_regular(path), settings, fmt)
 
 
-def load_file(path: str | os.PathLike[str], settings: Settings | None = None) -> list[Article]:
-    """Read and validate every article of one file; :class:`FileError` if any is bad."""
-    return [item.article for item in load_items(path, settings)]
+def load_file(
+    path: str | os.PathLike[str], settings: Settings | None = None, fmt: str | None = None
+) -> list[Article]:
+    """Read and validate every article of one file; :class:`FileError` if any is bad.
+    ``fmt`` forces a format (a name in :data:`READERS`) instead of detecting it."""
+    return [item.article for item in load_items(path, settings, fmt)]
 
 
 def find_files(

@@ -15,6 +15,7 @@ from agents import enrich as enrich_module
 from agents.enrich import Received, decode, enrich_articles, process_batch
 from agents.routing import ENRICHED
 from schemas.records import json_schema
+from schemas.validation import guid_id
 from streams.topics import ARTICLES, DEADLETTER
 from tests.agents.conftest import Sent
 from tests.helpers import SEEDS, trigger_sentence
@@ -64,7 +65,7 @@ def test_process_batch_enriches_the_seed_routes_it_and_keeps_order() -> None:
     ]
     assert len({value for _, _, value in out[1:]}) == 1
     assert record["routes"] == [ENRICHED, "wirestream.topic.conflict", "wirestream.topic.politics"]
-    jsonschema.validate(record, json_schema("enriched-article.v2"))
+    jsonschema.validate(record, json_schema("enriched-article.v3"))
     people = {e["canonical"] for e in record["entities"] if e["label"] == "PERSON"}
     assert {
         "Recep Tayyip Erdogan",
@@ -75,7 +76,41 @@ def test_process_batch_enriches_the_seed_routes_it_and_keeps_order() -> None:
     } <= people
     assert record["routes"][0] == ENRICHED
     assert "wirestream.topic.politics" in record["routes"]
-    assert record["pipeline"]["schema"] == "enriched-article/2"
+    assert record["pipeline"]["schema"] == "enriched-article/3"
+
+
+def test_an_article_2_story_version_is_carried_through_to_the_record() -> None:
+    """guid, version, version_created, status, provider_subjects and byline reach the
+    enriched record as given; the id (and Kafka key) is derived from the guid alone."""
+    v2 = orjson.loads(SEED_ARTICLE) | {
+        "id": None,
+        "guid": "urn:newsml:wirestream.test:20261203:turkey-russia",
+        "version": 2,
+        "version_created": "2026-12-03T10:15:00Z",
+        "status": "usable",
+        "provider_subjects": ["medtop:11000000", "medtop:16000000"],
+        "byline": "By A. Reporter",
+    }
+    out = process_batch([message(orjson.dumps(v2), b"k")])
+    record = orjson.loads(out[0][2])
+    jsonschema.validate(record, json_schema("enriched-article.v3"))
+    assert record["id"] == guid_id(v2["guid"]) == "4969fbd2b696a920"
+    assert {k: record[k] for k in ("guid", "version", "version_created", "status")} == {
+        "guid": "urn:newsml:wirestream.test:20261203:turkey-russia",
+        "version": 2,
+        "version_created": "2026-12-03T10:15:00Z",
+        "status": "usable",
+    }
+    assert record["provider_subjects"] == ["medtop:11000000", "medtop:16000000"]
+    assert record["byline"] == "By A. Reporter"
+    # article/1 input: the new fields are there with their defaults
+    plain = orjson.loads(process_batch([message(SEED_ARTICLE, b"seed-0")])[0][2])
+    assert (plain["guid"], plain["version"], plain["status"], plain["provider_subjects"]) == (
+        None,
+        None,
+        "usable",
+        [],
+    )
 
 
 def test_agent_sends_outputs_for_every_input(sent: Sent) -> None:
@@ -213,7 +248,7 @@ def test_process_batch_shrinks_or_dead_letters_records_over_the_output_limit(
     assert shrunk["truncated"] is True and shrunk["limits"] == ["max_sentence_tokens"]
     assert {len(e["sentence_text"]) for e in in_body} == {300}
     assert all(e["sentence_text"] in many["body"] for e in in_body)
-    jsonschema.validate(shrunk, json_schema("enriched-article.v2"))
+    jsonschema.validate(shrunk, json_schema("enriched-article.v3"))
     assert "shrunk" not in enriched[b"seed-0"] and enriched[b"seed-0"]["truncated"] is False
     assert dead[b"long"]["reason"]["code"] == "output_too_large"
     assert dead[b"long"]["origin"]["offset"] == 1

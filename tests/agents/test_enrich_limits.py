@@ -43,4 +43,4 @@ def test_a_capped_record_names_its_limits_and_a_normal_one_has_none() -> None:
     entities = capped["entities"]
     assert isinstance(entities, list) and len(entities) == 500
     for record in records:
-        jsonschema.validate(record, json_schema("enriched-article.v2"))
+        jsonschema.validate(record, json_schema("enriched-article.v3"))

@@ -68,6 +68,12 @@ def record(
         "source": "",
         "url": "",
         "published_at": None,
+        "byline": "",
+        "guid": None,
+        "version": None,
+        "version_created": None,
+        "status": "usable",
+        "provider_subjects": [],
         "language": "en",
         "entities": entities or [],
         "sentiment": {"compound": -0.2, "label": "negative"},
@@ -76,7 +82,7 @@ def record(
         "topics": [],
         "routes": ROUTES,
         "pipeline": {
-            "schema": "enriched-article/2",
+            "schema": "enriched-article/3",
             "wirestream": "0",
             "model": "m",
             "model_version": "1",
@@ -120,7 +126,7 @@ def test_long_sentence_texts_are_cut_first_and_nothing_else() -> None:
     assert {e["sentence_text"] for e in small["events"]} == {sentence[:300]}
     assert small["body"] == sentence and small["tags"] == r["tags"]
     assert r == before  # the input record is not changed
-    jsonschema.validate(small, json_schema("enriched-article.v2"))
+    jsonschema.validate(small, json_schema("enriched-article.v3"))
 
 
 def test_events_are_capped_when_cut_sentences_are_not_enough() -> None:
@@ -132,7 +138,7 @@ def test_events_are_capped_when_cut_sentences_are_not_enough() -> None:
     assert [e["tag"] for e in small["events"]] == [f"tag-{i}" for i in range(100)]
     assert len(small["tags"]) == 1_000  # every tag found stays listed
     assert len(value) <= 150_000
-    jsonschema.validate(small, json_schema("enriched-article.v2"))
+    jsonschema.validate(small, json_schema("enriched-article.v3"))
 
 
 def test_mentions_then_entities_are_capped_last() -> None:
@@ -143,7 +149,7 @@ def test_mentions_then_entities_are_capped_last() -> None:
     assert small["shrunk"] == {"mentions": 50_000, "entities": 800}
     assert len(small["entities"]) == 200
     assert all(len(e["mentions"]) == 100 and e["count"] == 150 for e in small["entities"])
-    jsonschema.validate(small, json_schema("enriched-article.v2"))
+    jsonschema.validate(small, json_schema("enriched-article.v3"))
 
 
 def test_a_record_whose_text_alone_is_too_large_cannot_be_shrunk() -> None:

@@ -45,6 +45,11 @@ BAD: dict[str, tuple[bytes | None, str]] = {
     "bad-date": (b'{"headline": "h", "body": "b", "published_at": "yesterday"}', "invalid_date"),
     "too-large": (orjson.dumps({"headline": "h", "body": "x" * MAX_ARTICLE_BYTES}), "too_large"),
     "deep": (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+    "bad-version": (
+        b'{"headline": "h", "body": "b", "guid": "urn:x", "version": 0}',
+        "invalid_version",
+    ),
+    "bad-status": (b'{"headline": "h", "body": "b", "status": "killed"}', "invalid_status"),
 }
 
 

@@ -101,7 +101,7 @@ def test_a_record_too_large_to_send_loses_nothing_of_its_batch(
     assert set(dead) == {huge}
 
     record = enriched[big].value
-    jsonschema.validate(record, json_schema("enriched-article.v2"))
+    jsonschema.validate(record, json_schema("enriched-article.v3"))
     assert record["body"] == sentence
     in_body = [e for e in record["events"] if e["sentence"] >= 1]  # 0 is the headline
     assert len(in_body) >= 15

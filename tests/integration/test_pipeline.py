@@ -65,7 +65,7 @@ def test_every_seed_reaches_exactly_its_predicted_topics(
     assert all(n == 1 for n in got.values()), f"duplicates: {[k for k, n in got.items() if n > 1]}"
     assert worker.alive()
 
-    schema = json_schema("enriched-article.v2")
+    schema = json_schema("enriched-article.v3")
     for r in records:
         jsonschema.validate(r.value, schema)
         assert r.value["routes"] == predicted[r.key]

@@ -75,7 +75,7 @@ def test_limits_file_errors_name_the_key(tmp_path: Path) -> None:
 
 
 def test_the_schema_lists_every_limit_name_in_order() -> None:
-    schema = json_schema("enriched-article.v2")
+    schema = json_schema("enriched-article.v3")
     assert schema["properties"]["limits"]["items"]["enum"] == list(LIMIT_NAMES)
     assert "limits" not in schema["required"]
     assert ordered(["max_entities", "max_chars", "max_entities", "max_tokens"]) == [

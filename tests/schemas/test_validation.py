@@ -10,6 +10,7 @@ from schemas.validation import (
     article_from_dict,
     article_id,
     article_text,
+    guid_id,
     loads_json,
     parse_article,
 )
@@ -144,3 +145,115 @@ def test_a_real_float_id_is_refused(number: bytes) -> None:
         "wrong_type",
         "field 'id' must be a string, got float",
     )
+
+
+# -- article/2: identity and versions -------------------------------------------------
+GUID = "urn:newsml:wirestream.test:20261203:story-1"
+
+
+def test_a_guid_gives_the_id_so_every_version_has_the_same_key() -> None:
+    v1 = parse_article(raw(guid=GUID, version=1, headline="Draft", body="One."), max_bytes=10_000)
+    v2 = parse_article(
+        raw(guid=GUID, version=2, headline="Write-through", body="Two."), max_bytes=10_000
+    )
+    # documented derivation: the first 16 hex digits of sha256(guid as UTF-8)
+    assert v1.id == v2.id == guid_id(GUID) == "25cbf5e6e68acc75"
+    assert (v1.version, v2.version, v1.guid) == (1, 2, GUID)
+    # an explicit id equal to the derived one is accepted; another one is refused
+    assert (
+        parse_article(raw(id=v1.id, guid=GUID, headline="h", body="b"), max_bytes=1000).id == v1.id
+    )
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(id="mine", guid=GUID, headline="h", body="b"), max_bytes=1000)
+    assert info.value.code == "id_mismatch" and guid_id(GUID) in info.value.message
+
+
+def test_article_2_fields_are_parsed_with_defaults() -> None:
+    a = parse_article(
+        raw(
+            headline="h",
+            body="b",
+            byline=" By Jo Doe ",
+            version_created="2026-12-03T10:00:00+01:00",
+            status="canceled",
+            provider_subjects=["medtop:04000000", "subj:15000000"],
+        ),
+        max_bytes=10_000,
+    )
+    assert (a.byline, a.version_created, a.status) == (
+        "By Jo Doe",
+        "2026-12-03T10:00:00+01:00",
+        "canceled",
+    )
+    assert list(a.provider_subjects) == ["medtop:04000000", "subj:15000000"]
+    plain = parse_article(raw(headline="h", body="b"), max_bytes=10_000)  # article/1 input
+    assert (plain.guid, plain.version, plain.version_created, plain.status) == (
+        None,
+        None,
+        None,
+        "usable",
+    )
+    assert plain.byline == "" and list(plain.provider_subjects) == []
+    assert plain.id == article_id("h", "b")
+    # the Faust record's default is not shared between records
+    assert Article(id="1", headline="h", body="b").provider_subjects == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"guid": 5}, "wrong_type"),
+        ({"guid": " padded"}, "invalid_guid"),
+        ({"guid": "a\nb"}, "invalid_guid"),
+        ({"guid": "g" * 1001}, "invalid_guid"),
+        ({"version": 0}, "invalid_version"),
+        ({"version": "2"}, "invalid_version"),
+        ({"version": 1.5}, "invalid_version"),
+        ({"version": True}, "invalid_version"),
+        ({"version_created": "yesterday"}, "invalid_date"),
+        ({"version_created": 20261203}, "wrong_type"),
+        ({"status": "killed"}, "invalid_status"),
+        ({"status": "USABLE"}, "invalid_status"),
+        ({"provider_subjects": "medtop:04000000"}, "wrong_type"),
+        ({"provider_subjects": ["medtop 04"]}, "invalid_subjects"),
+        ({"provider_subjects": [""]}, "invalid_subjects"),
+        ({"provider_subjects": [4]}, "invalid_subjects"),
+        ({"provider_subjects": ["x"] * 201}, "invalid_subjects"),
+        ({"byline": ["x"]}, "wrong_type"),
+    ],
+)
+def test_bad_article_2_fields_have_a_code_and_a_one_line_reason(
+    fields: dict[str, object], code: str
+) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(headline="h", body="b", **fields), max_bytes=100_000)
+    assert info.value.code == code
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+    if code == "invalid_date":
+        return  # dates are described, not checked, by the schema (like published_at)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"headline": "h", "body": "b", **fields}, json_schema("article.v2"))
+
+
+def test_article_2_schema_agrees_and_keeps_article_1_input_valid() -> None:
+    schema = json_schema("article.v2")
+    good = {
+        "guid": GUID,
+        "version": 3,
+        "version_created": "2026-12-03T10:00:00Z",
+        "status": "withheld",
+        "provider_subjects": ["medtop:04000000"],
+        "byline": "Jo Doe",
+        "headline": "h",
+        "body": "b",
+    }
+    jsonschema.validate(good, schema)
+    assert parse_article(orjson.dumps(good), max_bytes=1000).status == "withheld"
+    v1 = {"id": "a", "headline": "h", "body": "b", "published_at": "2026-11-27T09:30:00Z"}
+    jsonschema.validate(v1, json_schema("article.v1"))
+    jsonschema.validate(v1, schema)
+    for nulls in ({"guid": None, "version": None, "status": None, "provider_subjects": None},):
+        jsonschema.validate({"headline": "h", "body": "b", **nulls}, schema)
+        assert (
+            parse_article(raw(headline="h", body="b", **nulls), max_bytes=1000).status == "usable"
+        )
