@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from schemas.validation import guid_id
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, ENRICHED, RETRACTIONS, changelog_topic
 from tests.helpers import Record, create_topics, new_broker, read, start_worker, worker_env
@@ -28,8 +29,8 @@ when.sources = ["Alpha Wire"]
 topic = "{BETA}"
 when.sources = ["Beta Wire"]
 """
-STORY = "5f1c0ffee0dd1234"
 GUID = "urn:newsml:test.example:20261203:story-1"
+STORY = guid_id(GUID)
 
 
 def article(version: int, status: str, source: str, headline: str, **extra: Any) -> bytes:
@@ -106,6 +107,8 @@ def test_versions_route_changes_stale_versions_and_a_kill(tmp_path: Path) -> Non
     story = [r for r in records if r.key == STORY]
     on = {t: [r for r in story if r.topic == t] for t in topics}
 
+    assert [r.value["version"] for r in on[ENRICHED] if r.value] == [1, 2]
+    assert [r.value["guid"] for r in on[ENRICHED] if r.value] == [GUID, GUID]
     headlines = [r.value["headline"] if r.value else None for r in on[ENRICHED]]
     assert headlines == ["Port strike ends", "Port strike ends after talks", None]
     assert [r.raw for r in on[ENRICHED]][-1] is None  # a tombstone: key, null value
@@ -139,3 +142,58 @@ def test_versions_route_changes_stale_versions_and_a_kill(tmp_path: Path) -> Non
     assert markers == ["marker-1", "marker-2", "marker-3", "marker-4"]
     assert not [r for r in records if r.topic == changelog_topic(APP_ID) and r.key != STORY]
     assert "dropped 1 versions not newer than the one processed (1 in all)" in log
+
+
+def test_a_restarted_worker_remembers_the_versions(tmp_path: Path) -> None:
+    """The table is rebuilt from its changelog: after a restart, an old version is still
+    dropped and a newer one still tombstones the topic the old one went to."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    with new_broker(tmp_path / "broker") as broker:
+        settings = Settings(broker=broker.url, routes=routes, app_id=APP_ID, partitions=1)
+        create_topics(settings)
+        env = worker_env(
+            broker.url,
+            tmp_path / "data",
+            WIRESTREAM_APP_ID=APP_ID,
+            WIRESTREAM_ROUTES=str(routes),
+            WIRESTREAM_PARTITIONS="1",
+        )
+        servers = settings.bootstrap_servers
+        topics = [ENRICHED, ALPHA, BETA, changelog_topic(APP_ID)]
+
+        def step(value: bytes, marker: int) -> list[Record]:
+            asyncio.run(_send(servers, STORY.encode(), value))
+            asyncio.run(_send(servers, f"marker-{marker}".encode(), _marker(marker)))
+            return read(
+                servers,
+                topics,
+                until=lambda rs: any(r.key == f"marker-{marker}" for r in rs),
+                timeout=90,
+            )
+
+        worker = start_worker(env, tmp_path / "worker.log")
+        try:
+            step(article(1, "usable", "Alpha Wire", "Port strike ends"), 1)
+            step(article(2, "usable", "Alpha Wire", "Port strike ends after talks"), 2)
+        finally:
+            worker.stop()
+        worker = start_worker(env, tmp_path / "worker.log")
+        try:
+            step(article(1, "usable", "Beta Wire", "Port strike ends"), 3)  # stale
+            records = step(article(3, "usable", "Beta Wire", "Strike over"), 4)
+        finally:
+            worker.stop()
+        log = worker.log_text()
+
+    story = [r for r in records if r.key == STORY]
+    outputs = (ENRICHED, ALPHA, BETA)
+    on = {
+        t: [r.value["version"] if r.value else None for r in story if r.topic == t] for t in outputs
+    }
+    assert on[ENRICHED] == [1, 2, 3]
+    assert on[ALPHA] == [1, 2, None]  # version 3 left it: a tombstone after the restart
+    assert on[BETA] == [3]  # the stale version 1 was not sent here
+    assert "dropped 1 versions not newer than the one processed (1 in all)" in log
+    remembered = [orjson.loads(r.raw)[0] for r in story if r.topic == topics[-1] and r.raw]
+    assert remembered == [1, 2, 3]
