@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from agents.deadletter import Received
 from agents.versions import (
     DROP,
     ENRICH,
@@ -12,8 +13,11 @@ from agents.versions import (
     SUPERSEDED,
     Incoming,
     Known,
+    finish,
+    ids,
     peek,
     plan,
+    prepare,
     retract,
     settle,
 )
@@ -98,3 +102,75 @@ def test_known_round_trips_through_bytes() -> None:
     known = Known(7, "usable", (ENRICHED, POLITICS))
     assert Known.decode(known.encode()) == known
     assert Known.decode(None) is None
+
+
+def received(value: bytes, offset: int) -> Received:
+    return Received(b"k", value, "wirestream.articles", 0, offset, None)
+
+
+def test_prepare_sends_only_unversioned_and_newer_usable_versions_to_the_nlp() -> None:
+    batch = [
+        received(raw(id="a", version=1), 0),  # not newer than 2: dropped
+        received(raw(id="b", version=1), 1),  # superseded by b/2 below
+        received(raw(id="b", version=2), 2),  # enriched
+        received(raw(id="c"), 3),  # unversioned: as before
+        received(raw(id="d", version=5, status="withheld", guid="g-d"), 4),  # retracted
+        received(b"{garbage", 5),  # to the validation (dead letter)
+    ]
+    prepared = prepare(batch, {"a": Known(2, "usable", (ENRICHED,))})
+    assert [m.offset for m in prepared.to_enrich] == [2, 3, 5]
+    assert prepared.enrich == {"b": Incoming("b", 2)}
+    assert prepared.retract == [Incoming("d", 5, "withheld", "g-d")]
+    assert prepared.dropped == 2
+    assert ids(batch) == ["a", "b", "b", "d"]
+
+
+def test_finish_adds_tombstones_retractions_and_what_to_remember() -> None:
+    batch = [
+        received(raw(id="a", version=2), 0),
+        received(raw(id="b", version=1), 1),
+        received(raw(id="k", version=4, status="canceled", guid="g-k"), 2),
+    ]
+    known = {
+        "a": Known(1, "usable", (ENRICHED, POLITICS)),
+        "k": Known(3, "usable", (ENRICHED, ECONOMY)),
+    }
+    prepared = prepare(batch, known)
+    nlp_out = [
+        (ENRICHED, b"a", b"{a2}"),
+        (ECONOMY, b"a", b"{a2}"),
+        ("wirestream.deadletter", b"b", b"{dead}"),  # b/1 was refused by the validation
+    ]
+    out, updates, dropped = finish(
+        prepared, nlp_out, known, enriched=ENRICHED, deadletter="wirestream.deadletter",
+        retractions="wirestream.retractions", when="T",
+    )  # fmt: skip
+    record = {"id": "k", "guid": "g-k", "version": 4, "status": "canceled", "when": "T"}
+    assert out == [
+        *nlp_out,
+        (POLITICS, b"a", None),
+        (ENRICHED, b"k", None),
+        (ECONOMY, b"k", None),
+        (
+            "wirestream.retractions",
+            b"k",
+            orjson.dumps({**record, "topics": [ENRICHED, ECONOMY]}),
+        ),
+    ]
+    assert updates == {
+        "a": Known(2, "usable", (ENRICHED, ECONOMY)),
+        "k": Known(4, "canceled", ()),
+    }  # b was dead-lettered: nothing remembered
+    assert dropped == 0
+
+
+def test_finish_drops_a_version_overtaken_while_it_was_enriched() -> None:
+    prepared = prepare([received(raw(id="a", version=2), 0)], {})
+    nlp_out = [(ENRICHED, b"a", b"{a2}"), (POLITICS, b"a", b"{a2}")]
+    # meanwhile the slow lane processed version 3
+    now = {"a": Known(3, "usable", (ENRICHED,))}
+    out, updates, dropped = finish(
+        prepared, nlp_out, now, enriched=ENRICHED, deadletter="wirestream.deadletter",
+        retractions="wirestream.retractions", when="T",
+    )  # fmt: skip
+    assert (out, updates, dropped) == ([], {}, 1)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.validation import guid_id
 from streams.settings import Settings
 from streams.topics import ARTICLES, DEADLETTER, ENRICHED, RETRACTIONS, changelog_topic
-from tests.helpers import Record, create_topics, new_broker, read, start_worker, worker_env
+from tests.helpers import Record, cli, create_topics, new_broker, read, start_worker, worker_env
 
 APP_ID = "wirestream-versions-test"
 ALPHA = "wirestream.topic.alpha-wire"
@@ -103,6 +103,8 @@ def test_versions_route_changes_stale_versions_and_a_kill(tmp_path: Path) -> Non
         finally:
             worker.stop()
         log = worker.log_text()
+        shown = cli(env, "subscribe", ALPHA, "--from-beginning", "--timeout", "3")
+        as_json = cli(env, "subscribe", BETA, "--from-beginning", "--json", "--timeout", "3")
 
     story = [r for r in records if r.key == STORY]
     on = {t: [r for r in story if r.topic == t] for t in topics}
@@ -121,6 +123,14 @@ def test_versions_route_changes_stale_versions_and_a_kill(tmp_path: Path) -> Non
         None,  # the kill
     ]
     assert on[DEADLETTER] == []  # the stale version 1 is dropped, not dead-lettered
+    # wirestream subscribe shows the tombstones as withdrawals
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1] == f"[{ALPHA}] withdrawn: {STORY}"
+    assert shown.stdout.splitlines()[0].startswith(f"[{ALPHA}] Port strike ends |")
+    assert as_json.returncode == 0, as_json.stderr
+    lines = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    assert lines[-1] == {"id": STORY, "withdrawn": True}
+    assert lines[0]["value"]["version"] == 2 and len(lines) == 2
     assert len(on[RETRACTIONS]) == 1
     retraction = on[RETRACTIONS][0].value
     assert retraction.pop("when").startswith("20")
