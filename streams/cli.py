@@ -204,6 +204,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from streams.sources import WatchError, publish, watch
 
     settings = get_settings()
+    if args.watch and args.format is not None:
+        raise CliError("--format applies to PATHs, not to --watch", EXIT_USAGE)
     if args.watch:
         try:  # SIGINT / SIGTERM stop the watcher after the file in hand
             report = asyncio.run(watch(Path(args.watch), settings, signals=True))
@@ -215,10 +217,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 0
     if not args.paths:
         raise CliError("give at least one PATH or --watch DIR", EXIT_USAGE)
-    report = asyncio.run(publish([Path(p) for p in args.paths], settings, progress=not args.quiet))
+    if args.format is not None:
+        from streams.sources import READERS
+
+        if args.format not in READERS:
+            raise CliError(f"unknown format {args.format!r} (use {', '.join(READERS)})", EXIT_USAGE)
+    report = asyncio.run(
+        publish([Path(p) for p in args.paths], settings, progress=not args.quiet, fmt=args.format)
+    )
+    skipped = f"; {len(report.skipped)} non-text item(s) skipped" if report.skipped else ""
     print(
         f"published {report.published} articles to wirestream.articles; "
-        f"{len(report.failed_files)} file(s) failed",
+        f"{len(report.failed_files)} file(s) failed{skipped}",
         file=sys.stderr,
     )
     return 0 if report.ok else 1
@@ -757,11 +767,18 @@ def parser() -> argparse.ArgumentParser:
     pub = sub.add_parser(
         "publish",
         parents=[kafka],
-        help="publish .txt/.json/.jsonl files, directories or a drop folder",
+        help="publish files (seed text, JSON, ninjs, NewsML-G2, RSS, Atom), directories or "
+        "a drop folder",
     )
     pub.add_argument("paths", nargs="*", help="files or directories")
     pub.add_argument("--watch", metavar="DIR", help="keep publishing files dropped into DIR")
     pub.add_argument("--quiet", action="store_true", help="no progress bar")
+    pub.add_argument(
+        "--format",
+        metavar="NAME",
+        help="read every file as NAME (text, json, jsonl, ninjs, newsml, rss, atom) "
+        "instead of detecting it by content",
+    )
     pub.set_defaults(func=cmd_publish)
 
     s = sub.add_parser("subscribe", parents=[kafka], help="print records from topics")

@@ -30,6 +30,16 @@ SEEDS = ROOT / "seeds"
 ENGINE_ENV = "WIRESTREAM_TEST_ENGINE"
 
 
+def seed_counts(seeds: Path = SEEDS) -> tuple[int, int]:
+    """(messages, articles) that ``publish seeds/`` sends: every item of every seed file,
+    versions and kills included, and the distinct article ids among them (``run``'s
+    "all N articles routed" counts ids: every version of a story has the same one)."""
+    from streams.sources import find_files, load_items
+
+    items = [item for path in find_files([seeds]) for item in load_items(path)]
+    return len(items), len({item.article.id for item in items})
+
+
 def create_topics(settings: Settings) -> list[str]:
     """Create the pipeline's topics and the routed ones its routes file names."""
     from agents.routing import pipeline_topics

@@ -1,7 +1,8 @@
 """Sources: where articles come from before they reach ``wirestream.articles``.
 
 * :mod:`streams.sources.readers` — the table from format name to reader (bytes → articles
-  or a per-file error with a reason; no Kafka).
+  or a per-file error with a reason; no Kafka); :func:`read_bytes` detects the format.
+* :mod:`streams.sources.wire` — the wire-format parsers (ninjs, NewsML-G2, RSS, Atom).
 * :mod:`streams.sources.publisher` — one publisher for any iterable of articles.
 * :mod:`streams.sources.dropfolder` — the drop-folder watcher (``publish --watch``).
 """
@@ -20,12 +21,16 @@ from streams.sources.readers import (
     READERS,
     FileError,
     Format,
+    Items,
     Loaded,
+    detect,
     find_files,
     load_file,
     load_items,
     parse_items,
+    read_bytes,
     register,
+    skipped_of,
 )
 
 __all__ = [
@@ -47,4 +52,8 @@ __all__ = [
     "register",
     "send_items",
     "watch",
+    "Items",
+    "detect",
+    "read_bytes",
+    "skipped_of",
 ]

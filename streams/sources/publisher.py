@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from streams.broker import BrokerError, wait_for_broker
 from streams.settings import Settings, kafka_options
-from streams.sources.readers import FileError, Loaded, find_files, load_items
+from streams.sources.readers import FileError, Loaded, find_files, load_items, skipped_of
 from streams.topics import ARTICLES, ensure_topics
 
 #: Sends gathered per round trip; well above 5,000 small articles/s on the embedded broker.
@@ -40,6 +40,9 @@ class PublishReport:
     files: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Items skipped on purpose, not errors: pictures, video, audio, packages without
+    #: text (``"PATH: picture urn:x: not text"``).
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,8 +58,9 @@ class PublishReport:
         rate = f" ({self.published / self.seconds:,.0f}/s)" if self.seconds > 0 else ""
         failed = f", {len(self.failed_files)} failed" if self.failed_files else ""
         noun = "article" if self.published == 1 else "articles"
+        skipped = f", {len(self.skipped)} non-text items skipped" if self.skipped else ""
         return (
-            f"published {self.published} {noun} from {self.files} files{failed} "
+            f"published {self.published} {noun} from {self.files} files{failed}{skipped} "
             f"in {self.seconds:.2f} s{rate}"
         )
 
@@ -215,10 +219,13 @@ async def publish(
     out: TextIO | None = sys.stderr,
     timeout: float = 30.0,
     create_topic: bool = True,
+    fmt: str | None = None,
 ) -> PublishReport:
     """Load every file (directories expanded by :func:`find_files`), then publish all
     good articles (:func:`publish_items`). Files with any bad article publish nothing and
-    are listed in ``failed_files`` (also printed to ``out``)."""
+    are listed in ``failed_files`` (also printed to ``out``). ``fmt`` forces a reader
+    (a name in ``READERS``) instead of detecting each file's format; items that are not
+    text are counted in ``skipped`` (and printed to ``out``)."""
     started = time.monotonic()
     report = PublishReport()
     files = find_files(paths, report.notes)
@@ -228,9 +235,14 @@ async def publish(
     for path in files:
         report.files += 1
         try:
-            items += await asyncio.to_thread(load_items, path, settings)
+            loaded = await asyncio.to_thread(load_items, path, settings, fmt)
         except FileError as err:
             items.append(err)
+            continue
+        items += loaded
+        for line in skipped_of(loaded):
+            report.skipped.append(f"{path}: {line}")
+            _say(out, f"skipped: {path}: {line}")
     await publish_items(
         items,
         settings,

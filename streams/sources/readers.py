@@ -1,8 +1,9 @@
 """Readers: a table from format name to reader (:data:`READERS`).
 
-A reader turns one file's bytes into validated articles (:class:`Loaded`), or raises
-:class:`FileError` with a reason; it knows nothing about Kafka. The format is chosen by
-the file's extension, case-insensitive:
+A reader turns one document's bytes into validated articles (:class:`Loaded`), or
+raises :class:`FileError` with a reason; it knows nothing about Kafka. The format is
+detected by content (:func:`detect`, :func:`read_bytes`); for files the extension breaks
+ties (docs/formats.md):
 
 * ``text`` (``.txt``) — the seed format: first non-blank line is the headline; the second
   is the standfirst when the file has at least three non-blank lines and that line does
@@ -10,6 +11,9 @@ the file's extension, case-insensitive:
   ``"\\n"``.
 * ``json`` (``.json``) — one article object, or a list of them.
 * ``jsonl`` (``.jsonl`` / ``.ndjson``) — one article object per non-blank line.
+* ``ninjs`` (in ``.json`` files), ``newsml`` (``.xml``, ``.newsml``: NewsML-G2),
+  ``rss`` (``.rss``), ``atom`` (``.atom``) — wire formats, :mod:`streams.sources.wire`.
+  Items that are not text are skipped, not refused (:attr:`Items.skipped`).
 * directories — recursively, in sorted order; hidden files and folders are skipped and
   other extensions are ignored with a note.
 
@@ -30,7 +34,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any
 
 import orjson
@@ -39,6 +43,7 @@ from schemas.records import Article
 from schemas.validation import InvalidArticle, article_from_dict, loads_json, parse_article
 from streams.codecs import dumps
 from streams.settings import Settings, get_settings
+from streams.sources.wire import Parsed, WireError, newsml, ninjs, syndication
 
 #: A second line ending with one of these is body text, not a standfirst.
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "\u201d", "\u2019", "'")
@@ -117,9 +122,10 @@ def skipped_of(items: list[Loaded]) -> list[str]:
 #: path (names the file in errors), the file's bytes (BOM removed, not blank), the
 #: article size limit -> the file's validated articles; FileError if any is bad.
 Reader = Callable[[Path, bytes, int], list[Loaded]]
-#: The start of a document (BOM and leading whitespace removed, at most
-#: :data:`SNIFF_BYTES`) -> how surely it is this format: 0 not, 1 maybe (a generic
-#: shape such as "starts with {"), 2 surely (a format's own marks, e.g. a root element).
+#: A document (BOM and leading whitespace removed) -> how surely it is this format: 0
+#: not, 1 maybe (a generic shape such as "starts with {"), 2 surely (a format's own
+#: marks, e.g. a root element). Sniffers look at the start only (:data:`SNIFF_BYTES`),
+#: except JSON Lines, which parses its first line whatever its length.
 Sniffer = Callable[[bytes], int]
 SNIFF_BYTES = 4096
 
@@ -231,11 +237,11 @@ def _sniff_json(head: bytes) -> int:
     return 1 if head[:1] in (b"{", b"[") else 0
 
 
-def _sniff_jsonl(head: bytes) -> int:
+def _sniff_jsonl(document: bytes) -> int:
     """A first line that is a whole JSON object: 1; with another line after it, 2."""
-    if head[:1] != b"{":
+    if document[:1] != b"{":
         return 0
-    first, newline, rest = head.partition(b"\n")
+    first, newline, rest = document.partition(b"\n")
     try:
         if not isinstance(orjson.loads(first), dict):
             return 0
@@ -251,6 +257,48 @@ READERS: dict[str, Format] = {
     "json": Format("json", (".json",), _read_json, _sniff_json),
     "jsonl": Format("jsonl", (".jsonl", ".ndjson"), _read_jsonl, _sniff_jsonl),
 }
+
+
+def wire_reader(parse: Callable[[bytes], Parsed]) -> Reader:
+    """A :data:`Reader` over a wire-format parser (``streams.sources.wire``): every item
+    validated (all or nothing), the skipped ones kept in :attr:`Items.skipped`."""
+
+    def read(path: Path, raw: bytes, max_bytes: int) -> list[Loaded]:
+        try:
+            parsed = parse(raw)
+        except WireError as exc:
+            raise FileError(path, str(exc), exc.code) from None
+        except RecursionError:  # a safety net: the parsers walk trees iteratively
+            raise FileError(
+                path, "too_deep: the document is nested too deeply", "too_deep"
+            ) from None
+        return Items(
+            (_from_dict(path, where, fields, max_bytes) for where, fields in parsed.items),
+            parsed.skipped,
+        )
+
+    return read
+
+
+READERS.update(
+    {
+        "ninjs": Format("ninjs", (), wire_reader(ninjs.parse), ninjs.sniff),
+        "newsml": Format("newsml", (".xml", ".newsml"), wire_reader(newsml.parse), newsml.sniff),
+        "rss": Format("rss", (".rss",), wire_reader(syndication.parse_rss), syndication.sniff_rss),
+        "atom": Format(
+            "atom", (".atom",), wire_reader(syndication.parse_atom), syndication.sniff_atom
+        ),
+    }
+)
+
+
+def with_version(item: Loaded, version: int, max_bytes: int) -> Loaded:
+    """The same article as version ``version`` (validated and encoded again): for
+    sources without versions of their own (RSS, Atom), whose poller counts changes."""
+    fields = dict(item.article.asdict())
+    fields["version"] = version
+    fields["provider_subjects"] = list(fields.get("provider_subjects") or ())
+    return _from_dict(_Name(item.path), "", fields, max_bytes)
 
 
 def register(
@@ -273,7 +321,7 @@ def detect(raw: bytes, preferred: Format | None = None) -> Format | None:
     ``preferred`` (a file's extension), another format wins only when it is sure
     (score 2) and ``preferred`` is not: a ``.json`` file holding ``42`` stays JSON (and
     gets JSON's error), one holding ninjs or JSON Lines is read as such."""
-    head = _content(raw).lstrip()[:SNIFF_BYTES]
+    document = _content(raw).lstrip()
     best: Format | None = None
     best_score = 0
     candidates = list(READERS.values())
@@ -281,7 +329,7 @@ def detect(raw: bytes, preferred: Format | None = None) -> Format | None:
         candidates.remove(preferred)
         candidates.insert(0, preferred)
     for fmt in candidates:
-        score = fmt.sniff(head) if fmt.sniff is not None else 0
+        score = fmt.sniff(document) if fmt.sniff is not None else 0
         if score > best_score:
             best, best_score = fmt, score
     if preferred is not None and best is not preferred and best_score < 2:
@@ -304,7 +352,25 @@ def read_bytes(
     :class:`Loaded`. Raises :class:`FileError` (reason and code) when the document or
     any of its articles is bad: all or nothing. The result may be an :class:`Items`
     with the items skipped on purpose (:func:`skipped_of`)."""
-    return _read(Path(name), raw, fmt=fmt, max_bytes=max_bytes)
+    return _read(_Name(name), raw, fmt=fmt, max_bytes=max_bytes)
+
+
+class _Name(PosixPath):
+    """A document's name, kept exactly as given in errors and :attr:`Loaded.path` (a
+    ``Path`` would fold the ``//`` of a URL); the readers only print it."""
+
+    _given = ""
+
+    def __new__(cls, name: str) -> _Name:
+        self = super().__new__(cls, name or "<body>")
+        self._given = name or "<body>"
+        return self
+
+    def __str__(self) -> str:
+        return self._given
+
+    def __fspath__(self) -> str:
+        return self._given
 
 
 def _read(

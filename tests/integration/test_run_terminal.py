@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, SEEDS, broker_engine, free_port
+from tests.helpers import ROOT, broker_engine, free_port, seed_counts
 from tests.integration.test_cli import newcomer_env, started_broker_line
 
 pytestmark = pytest.mark.integration
@@ -81,9 +81,7 @@ def test_ctrl_c_on_make_run_exits_0(tmp_path: Path) -> None:
         routed = read_until(master, "watching for more", out, timeout=240)
         text = "".join(out)
         assert routed, text[-4000:]
-        seeds = len(list(SEEDS.glob("*.txt"))) + len(
-            (SEEDS / "wire.jsonl").read_text().splitlines()
-        )
+        _, seeds = seed_counts()
         assert f"all {seeds} articles routed" in text
         assert started_broker_line(port, tmp_path) in text
         assert "[wirestream.topic.sport]" in text

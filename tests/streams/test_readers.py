@@ -106,3 +106,37 @@ def test_files_detect_by_content_with_the_extension_breaking_ties(tmp_path: Path
     assert [a.headline for a in load_file(tmp_path / "story.dat", fmt="text")] == [
         "Forced headline"
     ]
+
+
+def test_a_url_name_is_kept_as_given_in_errors_and_items() -> None:
+    name = "https://feeds.example/wire?since=1//x"
+    [item] = read_bytes(orjson.dumps(art("U")), name=name, max_bytes=LIMIT)
+    assert item.path == name
+    with pytest.raises(FileError) as info:
+        read_bytes(b'{"headline": ', name=name, max_bytes=LIMIT)
+    assert str(info.value).startswith(f"{name}: invalid_json") and info.value.path == name
+
+
+def test_with_version_restamps_an_rss_item_keeping_its_id() -> None:
+    from streams.sources.readers import with_version
+
+    rss = (
+        b'<rss version="2.0"><channel><title>Feed</title><item><title>T</title>'
+        b"<guid>urn:rss:1</guid><description>Text.</description><category>a</category>"
+        b"</item></channel></rss>"
+    )
+    [item] = read_bytes(rss, name="feed", max_bytes=LIMIT)
+    assert item.article.version is None
+    again = with_version(item, 3, LIMIT)
+    assert (again.article.version, again.article.id, again.path) == (3, item.article.id, "feed")
+    assert list(again.article.provider_subjects) == ["a"]
+    assert orjson.loads(again.value)["version"] == 3
+    with pytest.raises(FileError, match="invalid_version"):
+        with_version(item, 0, LIMIT)
+
+
+def test_json_lines_with_long_lines_are_told_from_json() -> None:
+    long = [art("Long " + str(n), body="x " * 5000) for n in range(2)]  # 10 KB lines
+    body = b"\n".join(orjson.dumps(a) for a in long)
+    assert detect(body) is READERS["jsonl"]
+    assert [i.article.headline for i in read_bytes(body, max_bytes=LIMIT)] == ["Long 0", "Long 1"]

@@ -68,8 +68,12 @@ def test_the_reader_table_names_todays_formats() -> None:
         "text": (".txt",),
         "json": (".json",),
         "jsonl": (".jsonl", ".ndjson"),
+        "ninjs": (),  # in .json files, told apart by content
+        "newsml": (".xml", ".newsml"),
+        "rss": (".rss",),
+        "atom": (".atom",),
     }
-    assert suffix_list() == ".txt, .json, .jsonl or .ndjson"
+    assert suffix_list() == ".txt, .json, .jsonl, .ndjson, .xml, .newsml, .rss or .atom"
 
 
 @pytest.mark.integration
@@ -85,7 +89,7 @@ def test_an_extra_reader_publishes_through_the_publisher(
     out = io.StringIO()
     report = asyncio.run(publish([tmp_path], settings, out=out, timeout=10))
 
-    assert suffix_list() == ".txt, .json, .jsonl, .ndjson or .csv"
+    assert suffix_list() == ".txt, .json, .jsonl, .ndjson, .xml, .newsml, .rss, .atom or .csv"
     assert report.published == 3 and report.files == 3 and report.notes == []
     assert [e.code for e in report.failed_files] == ["empty_headline"]
     assert f"error: {tmp_path / 'bad.csv'}: row 2: empty_headline: no headline" in out.getvalue()

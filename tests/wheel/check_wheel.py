@@ -139,9 +139,10 @@ def run_seeds(python: Path, work: Path, env: dict[str, str]) -> None:
     say(f"nlp imported from {where}")
     seeds = work / "seeds"
     shutil.copytree(ROOT / "seeds", seeds)
-    expected = len(list(seeds.glob("*.txt"))) + sum(
-        1 for line in (seeds / "wire.jsonl").read_text(encoding="utf-8").splitlines() if line
-    )
+    # distinct article ids: the wire seeds hold two versions of one story and a kill
+    from streams.sources import find_files, load_items
+
+    expected = len({i.article.id for path in find_files([seeds]) for i in load_items(path)})
     wirestream = python.parent / "wirestream"
     result = subprocess.run(
         [str(wirestream), "run", "--once", "--timeout", "300", "seeds/"],
