@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from schemas.validation import InvalidArticle, article_from_dict
 from streams.settings import Settings
-from streams.sources.readers import FileError, Loaded, loaded
+from streams.sources import readers
+from streams.sources.readers import FileError, Loaded
 
 log = logging.getLogger(__name__)
 
@@ -192,16 +192,10 @@ def next_version(provider: int | None, seen: Seen | None) -> int:
 
 
 def with_version(item: Loaded, version: int, max_bytes: int) -> Loaded:
-    """``item`` carrying ``version`` (re-validated and re-encoded); itself when it has it."""
+    """``item`` carrying ``version`` (``readers.with_version``); itself when it has it."""
     if provider_version(item) == version:
         return item
-    data = dict(item.article.to_representation())
-    data["version"] = version
-    try:
-        article = article_from_dict(data)
-    except InvalidArticle as exc:
-        raise FileError(item.path, str(exc), exc.code) from None
-    return loaded(Path(item.path), "", article, max_bytes)
+    return readers.with_version(item, version, max_bytes)
 
 
 @dataclass
@@ -342,13 +336,7 @@ Publish = Callable[[list[Loaded]], Awaitable[set[str]]]
 
 def default_parse(raw: bytes, name: str, max_bytes: int) -> list[Loaded]:
     """The reader table, format detected from the content."""
-    from streams.sources import readers
-
-    read_bytes: Any = getattr(readers, "read_bytes", None)
-    if read_bytes is None:  # pragma: no cover - the wire-format readers are missing
-        raise FileError(name, "no reader for feed documents (readers.read_bytes)", "unsupported")
-    result: list[Loaded] = read_bytes(raw, name=name, max_bytes=max_bytes)
-    return result
+    return readers.read_bytes(raw, name=name, max_bytes=max_bytes)
 
 
 def due(state: FeedState, now: float) -> bool:
