@@ -294,6 +294,15 @@ def withdrawal(topic: str, key: bytes | None, as_json: bool) -> str:
     return f"[{topic}] withdrawn: {ident}"
 
 
+def _retraction(value: bytes) -> str:
+    """A retraction record (docs/versions.md) as a few words."""
+    try:
+        record = codecs.loads(value)
+        return f"{record['status']} (version {record['version']}): {len(record['topics'])} topics"
+    except (ValueError, KeyError, TypeError):
+        return "withdrawn"
+
+
 def output_closed(out: TextIO) -> bool:
     """True when ``out`` is a pipe whose reader has gone (``| head -1`` has exited)."""
     try:
@@ -583,7 +592,7 @@ async def run(args: argparse.Namespace) -> int:
     from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
     from streams.consume import polls
     from streams.sources import publish
-    from streams.topics import all_topics, ensure_topics
+    from streams.topics import RETRACTIONS, all_topics, ensure_topics
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
     # embedded broker are stopped in the `finally` below, never left behind.
@@ -609,7 +618,7 @@ async def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     routes = load_routes(settings.routes)  # a bad routes file stops it before anything starts
-    topics = all_topics(routes)
+    topics = all_topics(routes, settings.app_id)
     broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
@@ -656,7 +665,8 @@ async def run(args: argparse.Namespace) -> int:
                 env=os.environ.copy(),
             )
         say(f"worker started (pid {worker.pid}, log {log_path})")
-        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES)]
+        # Routed topics, and the retractions: a killed story is done when it is withdrawn.
+        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES) or t == RETRACTIONS]
         async with _reader(settings, outputs, from_beginning=True) as consumer:
             # Only records written after this publish, for the ids it published, count:
             # records of earlier runs (same ids, seeds have fixed ids) are not this run's.
@@ -678,9 +688,15 @@ async def run(args: argparse.Namespace) -> int:
                     return 1
                 for m in await anext(polling):
                     key = (m.key or b"").decode("utf-8", "replace")
-                    if m.timestamp < since_ms or m.value is None:
-                        continue  # an older record (or a tombstone) already there
-                    say(describe(m.topic, codecs.loads(m.value or b"null")))
+                    if m.timestamp < since_ms:
+                        continue  # an older record already there
+                    if m.value is None:  # a tombstone: withdrawn from that topic
+                        say(withdrawal(m.topic, m.key, False))
+                        continue
+                    if m.topic == RETRACTIONS:
+                        say(f"[{m.topic}] {key} {_retraction(m.value)}")
+                    else:
+                        say(describe(m.topic, codecs.loads(m.value or b"null")))
                     if key in waiting:
                         waiting.discard(key)
                         if not waiting:
