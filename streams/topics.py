@@ -88,16 +88,14 @@ def topic_config(name: str) -> dict[str, str]:
     return {"cleanup.policy": "compact"} if name.endswith(COMPACTED_SUFFIX) else {}
 
 
-def registry(routes: RouteTable, app_id: str | None = None) -> list[TopicInfo]:
-    """Every topic the pipeline reads or writes, with what feeds it."""
+def registry(routes: RouteTable) -> list[TopicInfo]:
+    """Every topic the pipeline reads or writes, with what feeds it (the worker's table
+    changelog is the worker's own: see :func:`all_topics`)."""
     info = [
         TopicInfo(ARTICLES, "wirestream publish (raw input)"),
         TopicInfo(ENRICHED, "enrich_articles: every valid article"),
         TopicInfo(DEADLETTER, "enrich_articles: invalid input, with the reason"),
         TopicInfo(RETRACTIONS, "enrich_articles: withheld and canceled stories"),
-        TopicInfo(
-            changelog_topic(app_id), "enrich_articles: the versions table (compacted changelog)"
-        ),
     ]
     feeds: dict[str, list[str]] = {}
     for route in routes.routes:
@@ -109,7 +107,7 @@ def registry(routes: RouteTable, app_id: str | None = None) -> list[TopicInfo]:
 def all_topics(routes: RouteTable, app_id: str | None = None) -> list[str]:
     """Names of every topic to create before workers start (``routes``: the loaded
     routes file, e.g. ``agents.routing.load_routes(settings.routes)``)."""
-    return [t.name for t in registry(routes, app_id)]
+    return [*(t.name for t in registry(routes)), changelog_topic(app_id)]
 
 
 async def ensure_topics(
