@@ -24,7 +24,7 @@ from tests.integration.conftest import Worker
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = json.loads((ROOT / "schemas" / "enriched-article.v2.json").read_text())
+SCHEMA = json.loads((ROOT / "schemas" / "enriched-article.v3.json").read_text())
 
 
 def test_librdkafka_produces_and_consumes_the_contract(

@@ -58,6 +58,8 @@ REQUIRED = [
     "schemas/enriched-article.v2.json",
     "schemas/deadletter.v1.json",
     "streams/kafka/pom.xml",
+    "schemas/article.v2.json",
+    "schemas/enriched-article.v3.json",
 ]
 
 
