@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -30,6 +30,8 @@ from agents.lanes import SlowLane, cost_groups, estimated_tokens
 from agents.outputs import Output, check_sizes, dead_letter_output, enriched_outputs
 from agents.pool import MEMORY, NlpPool, dead_letter
 from agents.routing import Routes, load_routes
+from agents.versions import Known, Prepared, finish, prepare
+from agents.versions import ids as versioned_ids
 from nlp.components import record_fields
 from schemas.records import ENRICHED_SCHEMA, Article
 from schemas.validation import InvalidArticle, article_text, parse_article
@@ -37,7 +39,7 @@ from streams import __version__, metrics
 from streams.app import app, settings
 from streams.sinks import Sink, extra_sinks, send_to_all
 from streams.sinks.kafka import KafkaSink
-from streams.topics import ARTICLES
+from streams.topics import ARTICLES, DEADLETTER, ENRICHED, RETRACTIONS, VERSIONS_TABLE
 from streams.transactions import TransactionalSender
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ def get_routes() -> Routes:
     return load_routes(settings.routes)
 
 
-def process_batch(messages: Sequence[Received]) -> list[tuple[str, bytes | None, bytes]]:
+def process_batch(messages: Sequence[Received]) -> list[Output]:
     """The whole stage as one pure-ish step: (topic, key, value) to send, in order.
 
     Each enriched record goes to ``wirestream.enriched`` and to every topic its routes
@@ -231,14 +233,14 @@ async def start_nlp() -> None:
         await pool.start()
 
 
-def _in_thread(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+def _in_thread(batch: list[Received]) -> list[Output]:
     """:func:`process_batch` in this process; a MemoryError costs the article that
     raises it alone (``enrichment_memory``), not the batch."""
     try:
         return process_batch(batch)
     except MemoryError:
         log.exception("out of memory on a batch of %d; retrying one by one", len(batch))
-    out: list[tuple[str, bytes | None, bytes]] = []
+    out: list[Output] = []
     for msg in batch:
         try:
             out.extend(process_batch([msg]))
@@ -247,7 +249,7 @@ def _in_thread(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
     return out
 
 
-async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]]:
+async def run_nlp(batch: list[Received]) -> list[Output]:
     """:func:`process_batch` off the event loop: in a thread, or split across the NLP
     processes. Outputs keep the input order either way. In NLP processes a batch goes in
     groups of at most ``WIRESTREAM_NLP_BATCH_TOKENS`` estimated tokens, one call each
@@ -262,10 +264,65 @@ async def run_nlp(batch: list[Received]) -> list[tuple[str, bytes | None, bytes]
     if pool is None:
         return await asyncio.get_running_loop().run_in_executor(None, _in_thread, batch)
     tokens = [estimated_tokens(msg.value, 0) for msg in batch]
-    out: list[tuple[str, bytes | None, bytes]] = []
+    out: list[Output] = []
     for group in cost_groups(tokens, settings.nlp_batch_tokens):
         out.extend(await pool.run(batch[group.start : group.stop]))
     return out
+
+
+#: Per article id (raw key): the highest version processed, its status and the topics it
+#: went to (``agents.versions.Known`` as bytes). Partitioned like the input (keyed by id,
+#: same partition count, the producer's partitioner), kept in a compacted changelog topic.
+versions = app.Table(
+    VERSIONS_TABLE,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.partitions,
+    use_partitioner=True,
+    help="article id -> highest version processed and its topics (agents.versions)",
+)
+#: Versions dropped because one as new or newer was processed (``agents.versions``).
+dropped_versions = 0
+
+
+def known(batch: Sequence[Received]) -> dict[str, Known]:
+    """What the table remembers of the batch's versioned ids."""
+    found: dict[str, Known] = {}
+    for ident in versioned_ids(batch):
+        value = Known.decode(versions.get(ident.encode()))
+        if value is not None:
+            found[ident] = value
+    return found
+
+
+async def enrich_versions(
+    batch: Sequence[Received], nlp: Callable[[list[Received]], Awaitable[list[Output]]]
+) -> tuple[list[Output], dict[str, Known]]:
+    """The outputs of a batch with its versions applied (``agents.versions``): stale
+    versions dropped, tombstones for the topics a story left, retractions for kills; and
+    what to remember once they are sent (:func:`remember`)."""
+    global dropped_versions
+    prepared: Prepared = prepare(batch, known(batch))
+    outputs = await nlp(prepared.to_enrich) if prepared.to_enrich else []
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    out, updates, late = finish(
+        prepared, outputs, known(batch),
+        enriched=ENRICHED, deadletter=DEADLETTER, retractions=RETRACTIONS, when=now,
+    )  # fmt: skip
+    if prepared.dropped + late:
+        dropped_versions += prepared.dropped + late
+        log.info(
+            "dropped %d versions not newer than the one processed (%d in all)",
+            prepared.dropped + late,
+            dropped_versions,
+        )
+    return out, updates
+
+
+def remember(updates: Mapping[str, Known]) -> None:
+    """Record the versions whose outputs are on the broker."""
+    for ident, value in updates.items():
+        versions[ident.encode()] = value.encode()
 
 
 _sender: TransactionalSender | None = None
@@ -350,9 +407,10 @@ async def enrich_articles(stream: Any) -> Any:
                 if _sender is not None:
                     batch = _sender.unseen(batch)  # committed already, delivered again
                 began = time.monotonic()
-                outputs = await run_nlp(batch) if batch else []
+                outputs, updates = await enrich_versions(batch, run_nlp) if batch else ([], {})
                 metrics.nlp_seconds(time.monotonic() - began)
                 await send_outputs(outputs, batch)
+                remember(updates)
                 metrics.batch_sent(batch, outputs)
                 metrics.batch_sent(len(events) - len(batch), ())  # skipped: dropped
             except Exception as exc:
@@ -376,9 +434,10 @@ async def enrich_slow(event: EventT) -> None:
     assert pool is not None  # the lane is used only with NLP processes
     try:
         began, msg = time.monotonic(), received(event)
-        outputs = await pool.run_lane([msg])
+        outputs, updates = await enrich_versions([msg], pool.run_lane)
         metrics.nlp_seconds(time.monotonic() - began)
         await send_outputs(outputs)
+        remember(updates)
         metrics.batch_sent([msg], outputs)
     except Exception as exc:
         await fail_batch([event], exc)

@@ -33,7 +33,7 @@ from streams.topics import DEADLETTER
 
 log = logging.getLogger(__name__)
 
-Output = tuple[str, bytes | None, bytes]
+Output = tuple[str, bytes | None, bytes | None]
 
 SENTENCE_CHARS = 300
 MAX_EVENTS = 100
@@ -48,9 +48,9 @@ class OutputTooLarge(ValueError):
     """An output that is over the limit reached the send loop (a bug: never sent)."""
 
 
-def output_size(key: bytes | None, value: bytes) -> int:
+def output_size(key: bytes | None, value: bytes | None) -> int:
     """The bytes an output counts against the limit: key plus value."""
-    return len(key or b"") + len(value)
+    return len(key or b"") + len(value or b"")
 
 
 def _cut_sentences(record: dict[str, Any]) -> int:

@@ -56,7 +56,7 @@ from streams import metrics
 
 log = logging.getLogger(__name__)
 
-Output = tuple[str, bytes | None, bytes]
+Output = tuple[str, bytes | None, bytes | None]
 Work = Callable[[Sequence[Received]], list[Output]]
 
 MIB = 1 << 20

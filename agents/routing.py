@@ -597,7 +597,7 @@ def load_routes(path: Path | str, *, app_id: str | None = None) -> Routes:
 def pipeline_topics(settings: Settings) -> list[str]:
     """Every topic to create before workers start: the pipeline's own and those the
     configured routes file names (:func:`streams.topics.all_topics`)."""
-    return all_topics(load_routes(settings.routes, app_id=settings.app_id))
+    return all_topics(load_routes(settings.routes, app_id=settings.app_id), settings.app_id)
 
 
 def predicted_topics(routes: Routes, articles: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

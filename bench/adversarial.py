@@ -599,7 +599,7 @@ def run_child(case: Case, chars: int) -> dict[str, Any]:
         "language": case.language,
     }
     for topic, _, value in out:
-        record = orjson.loads(value)
+        record = orjson.loads(value or b"null")
         if topic == DEADLETTER:
             result["deadletter"] = record["reason"]["code"]
         elif topic == ENRICHED:

@@ -171,7 +171,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = choose_web_port(get_settings())
     routes = _routes_or_exit("worker", settings)  # before it touches the broker
     require_broker(settings)
-    asyncio.run(ensure_topics(settings, all_topics(routes)))
+    asyncio.run(ensure_topics(settings, all_topics(routes, settings.app_id)))
     kind = asyncio.run(broker_kind(settings))
     if settings.guarantee == "exactly_once":
         from streams.transactions import TANSU_REFUSAL, fence_predecessor
@@ -234,6 +234,35 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# -- feed ---------------------------------------------------------------------------------
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    from streams.sources import feeds
+
+    settings = get_settings()
+    for url in args.urls:
+        try:
+            feeds.check_url(url)
+        except feeds.FeedUrlError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    if args.every <= 0:
+        raise CliError(f"--every must be above 0 seconds, got {args.every:g}", EXIT_USAGE)
+
+    async def main() -> list[feeds.PollResult]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await feeds.run(args.urls, settings, every=args.every, once=args.once, stop=stop)
+
+    try:
+        results = asyncio.run(main())
+    except feeds.StateError as exc:
+        raise CliError(str(exc)) from None
+    return 1 if args.once and any(r.errors for r in results) else 0
+
+
 # -- subscribe ----------------------------------------------------------------------------
 
 
@@ -254,6 +283,24 @@ def describe(topic: str, record: Any) -> str:
         f"[{topic}] {record.get('headline', '')[:80]} | {people or '-'} | "
         f"{sentiment.get('label', '?')} {sentiment.get('compound', 0):+.2f} | tags: {tags}"
     )
+
+
+def withdrawal(topic: str, key: bytes | None, as_json: bool) -> str:
+    """The line for a tombstone (key = article id, value null): the story was withdrawn
+    from ``topic`` (a kill, or routes that no longer name it)."""
+    ident = (key or b"").decode("utf-8", "replace")
+    if as_json:
+        return codecs.dumps({"id": ident, "withdrawn": True}).decode()
+    return f"[{topic}] withdrawn: {ident}"
+
+
+def _retraction(value: bytes) -> str:
+    """A retraction record (docs/versions.md) as a few words."""
+    try:
+        record = codecs.loads(value)
+        return f"{record['status']} (version {record['version']}): {len(record['topics'])} topics"
+    except (ValueError, KeyError, TypeError):
+        return "withdrawn"
 
 
 def output_closed(out: TextIO) -> bool:
@@ -344,6 +391,12 @@ async def subscribe(
             if not records and output_closed(out):
                 raise BrokenPipeError(errno.EPIPE, "output closed")
             for m in records:
+                if m.value is None:  # a tombstone: the story was withdrawn (docs/versions.md)
+                    print(withdrawal(m.topic, m.key, as_json), file=out, flush=True)
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return seen
+                    continue
                 try:
                     record = codecs.loads(m.value or b"null")
                 except ValueError:
@@ -565,7 +618,7 @@ async def run(args: argparse.Namespace) -> int:
     from streams.broker import BrokerError, LocalBroker, broker_reachable, local_broker
     from streams.consume import polls
     from streams.sources import publish
-    from streams.topics import all_topics, ensure_topics
+    from streams.topics import RETRACTIONS, all_topics, ensure_topics
 
     # SIGTERM (a service manager, `timeout`) stops like Ctrl-C: the worker and the
     # embedded broker are stopped in the `finally` below, never left behind.
@@ -591,7 +644,7 @@ async def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     routes = load_routes(settings.routes)  # a bad routes file stops it before anything starts
-    topics = all_topics(routes)
+    topics = all_topics(routes, settings.app_id)
     broker: LocalBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     log_path = Path(settings.data_dir) / "worker.log"
@@ -638,7 +691,8 @@ async def run(args: argparse.Namespace) -> int:
                 env=os.environ.copy(),
             )
         say(f"worker started (pid {worker.pid}, log {log_path})")
-        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES)]
+        # Routed topics, and the retractions: a killed story is done when it is withdrawn.
+        outputs = [t for t in topics if t.startswith(ROUTED_PREFIXES) or t == RETRACTIONS]
         async with _reader(settings, outputs, from_beginning=True) as consumer:
             # Only records written after this publish, for the ids it published, count:
             # records of earlier runs (same ids, seeds have fixed ids) are not this run's.
@@ -660,9 +714,15 @@ async def run(args: argparse.Namespace) -> int:
                     return 1
                 for m in await anext(polling):
                     key = (m.key or b"").decode("utf-8", "replace")
-                    if m.timestamp < since_ms or m.value is None:
-                        continue  # an older record (or a tombstone) already there
-                    say(describe(m.topic, codecs.loads(m.value or b"null")))
+                    if m.timestamp < since_ms:
+                        continue  # an older record already there
+                    if m.value is None:  # a tombstone: withdrawn from that topic
+                        say(withdrawal(m.topic, m.key, False))
+                        continue
+                    if m.topic == RETRACTIONS:
+                        say(f"[{m.topic}] {key} {_retraction(m.value)}")
+                    else:
+                        say(describe(m.topic, codecs.loads(m.value or b"null")))
                     if key in waiting:
                         waiting.discard(key)
                         if not waiting:
@@ -862,6 +922,18 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     sv.add_argument("--routes", help="routes file (default WIRESTREAM_ROUTES)")
     sv.set_defaults(func=cmd_serve)
+
+    fd = sub.add_parser(
+        "feed",
+        parents=[kafka],
+        help="poll RSS, Atom, ninjs or NewsML-G2 feeds over HTTP(S) for new items",
+    )
+    fd.add_argument("urls", nargs="+", metavar="URL", help="http or https feed URLs")
+    fd.add_argument(
+        "--every", type=float, default=300.0, help="seconds between polls (default 300)"
+    )
+    fd.add_argument("--once", action="store_true", help="poll each feed once and exit")
+    fd.set_defaults(func=cmd_feed)
     return p
 
 

@@ -258,6 +258,17 @@ class Settings(BaseSettings):
         gt=0,
         description="An SSE client whose buffer stays full this long is dropped.",
     )
+    feed_max_bytes: int = Field(
+        20_000_000,
+        ge=1,
+        description=(
+            "Largest feed document `wirestream feed` reads (after gzip is undone); a larger"
+            " one is a poll error for that feed."
+        ),
+    )
+    feed_timeout: float = Field(
+        20.0, gt=0, description="Seconds one feed request may take (connect and read)."
+    )
 
     @field_validator("broker")
     @classmethod

@@ -23,6 +23,11 @@ ENRICHED = "wirestream.enriched"
 DEADLETTER = "wirestream.deadletter"
 RETRACTIONS = "wirestream.retractions"
 PIPELINE_TOPICS = (ARTICLES, ENRICHED, DEADLETTER)
+#: The worker's table of story versions (agents.versions); its changelog is
+#: ``APP_ID-versions-changelog`` (:func:`changelog_topic`), created with the others.
+VERSIONS_TABLE = "versions"
+#: Topics created compacted (one value per key is all they need).
+COMPACTED_SUFFIX = "-changelog"
 #: Topics Wirestream reads or owns besides the routed outputs: no route may write to them
 #: (a route to the input topic would feed every article back in, for ever).
 INTERNAL_TOPICS = frozenset({ARTICLES, ENRICHED, DEADLETTER, RETRACTIONS})
@@ -71,12 +76,28 @@ class TopicInfo:
     fed_by: str
 
 
+def changelog_topic(app_id: str | None = None, table: str = VERSIONS_TABLE) -> str:
+    """The changelog topic of a worker table (Faust's name: ``APP_ID-TABLE-changelog``)."""
+    if app_id is None:
+        from streams.settings import get_settings
+
+        app_id = get_settings().app_id
+    return f"{app_id}-{table}{COMPACTED_SUFFIX}"
+
+
+def topic_config(name: str) -> dict[str, str]:
+    """Configs a topic is created with: changelogs are compacted (docs/versions.md)."""
+    return {"cleanup.policy": "compact"} if name.endswith(COMPACTED_SUFFIX) else {}
+
+
 def registry(routes: RouteTable) -> list[TopicInfo]:
-    """Every topic the pipeline reads or writes, with what feeds it."""
+    """Every topic the pipeline reads or writes, with what feeds it (the worker's table
+    changelog is the worker's own: see :func:`all_topics`)."""
     info = [
         TopicInfo(ARTICLES, "wirestream publish (raw input)"),
         TopicInfo(ENRICHED, "enrich_articles: every valid article"),
         TopicInfo(DEADLETTER, "enrich_articles: invalid input, with the reason"),
+        TopicInfo(RETRACTIONS, "enrich_articles: withheld and canceled stories"),
     ]
     feeds: dict[str, list[str]] = {}
     for route in routes.routes:
@@ -85,10 +106,10 @@ def registry(routes: RouteTable) -> list[TopicInfo]:
     return info
 
 
-def all_topics(routes: RouteTable) -> list[str]:
+def all_topics(routes: RouteTable, app_id: str | None = None) -> list[str]:
     """Names of every topic to create before workers start (``routes``: the loaded
     routes file, e.g. ``agents.routing.load_routes(settings.routes)``)."""
-    return [t.name for t in registry(routes)]
+    return [*(t.name for t in registry(routes)), changelog_topic(app_id)]
 
 
 async def ensure_topics(
@@ -107,7 +128,12 @@ async def ensure_topics(
         created: list[str] = []
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
-            new = [NewTopic(n, settings.partitions, settings.replication) for n in chunk]
+            new = [
+                NewTopic(
+                    n, settings.partitions, settings.replication, topic_configs=topic_config(n)
+                )
+                for n in chunk
+            ]
             try:
                 response = await admin.create_topics(new)
             except TopicAlreadyExistsError:

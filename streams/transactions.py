@@ -55,7 +55,7 @@ TANSU_REFUSAL = (
     "WIRESTREAM_GUARANTEE=at_least_once"
 )
 
-Output = tuple[str, bytes | None, bytes]
+Output = tuple[str, bytes | None, bytes | None]
 
 
 class Fenced(RuntimeError):

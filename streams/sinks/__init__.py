@@ -14,8 +14,9 @@ from typing import Protocol, runtime_checkable
 
 from streams.settings import Settings
 
-#: One output: the topic it belongs to, its key (the article id) and its value.
-Message = tuple[str, bytes | None, bytes]
+#: One output: the topic it belongs to, its key (the article id) and its value (None: a
+#: tombstone, the story withdrawn from that topic; docs/versions.md).
+Message = tuple[str, bytes | None, bytes | None]
 
 
 @runtime_checkable

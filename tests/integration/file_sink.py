@@ -18,7 +18,13 @@ class FileSink:
 
     async def send(self, messages: Sequence[Message]) -> None:
         lines = [
-            orjson.dumps({"topic": t, "key": (k or b"").decode(), "value": v.hex()})
+            orjson.dumps(
+                {
+                    "topic": t,
+                    "key": (k or b"").decode(),
+                    "value": v.hex() if v is not None else None,
+                }
+            )
             for t, k, v in messages
         ]
         with self.path.open("ab") as out:

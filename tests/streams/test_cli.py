@@ -187,7 +187,7 @@ def test_a_misspelt_setting_is_warned_about(env: dict[str, str]) -> None:
 def test_help_lists_every_subcommand_in_plain_text(env: dict[str, str]) -> None:
     result = cli(env, "--help")
     assert result.returncode == 0
-    commands = ["broker", "worker", "publish", "subscribe", "reroute", "topics", "run"]
+    commands = ["broker", "worker", "publish", "subscribe", "reroute", "topics", "run", "feed"]
     listed = [
         line.split()[0]
         for line in result.stdout.splitlines()
@@ -237,3 +237,12 @@ def test_worker_takes_a_free_web_port_when_the_default_is_taken(
         f"web port {default.web_port} is in use (another worker on this host?); using "
         f"{chosen.web_port} (set --web-port or WIRESTREAM_WEB_PORT to choose)"
     ]
+
+
+def test_a_tombstone_prints_as_a_withdrawal_line() -> None:
+    from streams.cli import withdrawal
+
+    assert withdrawal("wirestream.topic.economy", b"a1b2", False) == (
+        "[wirestream.topic.economy] withdrawn: a1b2"
+    )
+    assert withdrawal("wirestream.enriched", b"a1b2", True) == '{"id":"a1b2","withdrawn":true}'
