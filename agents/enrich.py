@@ -273,13 +273,19 @@ async def run_nlp(batch: list[Received]) -> list[Output]:
 #: Per article id (raw key): the highest version processed, its status and the topics it
 #: went to (``agents.versions.Known`` as bytes). Partitioned like the input (keyed by id,
 #: same partition count, the producer's partitioner), kept in a compacted changelog topic.
-versions = app.Table(
-    VERSIONS_TABLE,
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-    use_partitioner=True,
-    help="article id -> highest version processed and its topics (agents.versions)",
+#: Only with ``WIRESTREAM_VERSIONS=true`` (off by default: see docs/versions.md); without
+#: it every version is enriched and routed like any article, as before the table.
+versions = (
+    app.Table(
+        VERSIONS_TABLE,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        use_partitioner=True,
+        help="article id -> highest version processed and its topics (agents.versions)",
+    )
+    if settings.versions
+    else None
 )
 #: Versions dropped because one as new or newer was processed (``agents.versions``).
 dropped_versions = 0
@@ -288,6 +294,8 @@ dropped_versions = 0
 def known(batch: Sequence[Received]) -> dict[str, Known]:
     """What the table remembers of the batch's versioned ids."""
     found: dict[str, Known] = {}
+    if versions is None:
+        return found
     for ident in versioned_ids(batch):
         value = Known.decode(versions.get(ident.encode()))
         if value is not None:
@@ -302,6 +310,8 @@ async def enrich_versions(
     versions dropped, tombstones for the topics a story left, retractions for kills; and
     what to remember once they are sent (:func:`remember`)."""
     global dropped_versions
+    if versions is None:
+        return (await nlp(list(batch)) if batch else []), {}
     prepared: Prepared = prepare(batch, known(batch))
     outputs = await nlp(prepared.to_enrich) if prepared.to_enrich else []
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -321,6 +331,8 @@ async def enrich_versions(
 
 def remember(updates: Mapping[str, Known]) -> None:
     """Record the versions whose outputs are on the broker."""
+    if versions is None:
+        return
     for ident, value in updates.items():
         versions[ident.encode()] = value.encode()
 

@@ -269,6 +269,15 @@ class Settings(BaseSettings):
     feed_timeout: float = Field(
         20.0, gt=0, description="Seconds one feed request may take (connect and read)."
     )
+    versions: bool = Field(
+        False,
+        description=(
+            "Keep the versions table (agents/enrich.py): stale versions dropped, tombstones"
+            " and retractions for kills. Off by default: with it, a worker that takes over"
+            " partitions in a rebalance stopped consuming in the two-worker soak (under"
+            " investigation, docs/versions.md)."
+        ),
+    )
 
     @field_validator("broker")
     @classmethod
